@@ -1,0 +1,102 @@
+//! What one participant hears: its RTP numbering (continuous for the participant's whole
+//! life, across rooms), its limiter and encoder for the mixes made for it alone, and the packet
+//! it is sent each tick, which may instead carry a payload encoded once for many listeners.
+
+use crate::codec::{CodecError, Encoder, EncoderProfile, MAX_OPUS_PACKET};
+use crate::limiter::Limiter;
+use crate::rtp::{OutboundStream, RTP_HEADER_LEN};
+use crate::silence::SilenceGate;
+
+pub struct Downlink {
+    pub payload_type: u8,
+    pub profile: EncoderProfile,
+    stream: OutboundStream,
+    encoder: Encoder,
+    limiter: Limiter,
+    gate: SilenceGate,
+    mix: Vec<i32>,
+    pcm: Vec<i16>,
+    packet: Vec<u8>,
+    /// Whether the last packet came from this listener's own encoder.
+    pub private_last_tick: bool,
+}
+
+impl Downlink {
+    pub fn new(rate: u32, profile: EncoderProfile, payload_type: u8) -> Result<Self, CodecError> {
+        let frame = crate::codec::frame_samples(rate);
+        Ok(Downlink {
+            payload_type,
+            profile,
+            stream: OutboundStream::new(),
+            encoder: Encoder::new(rate, profile)?,
+            limiter: Limiter::new(rate),
+            gate: SilenceGate::new(rate, profile)?,
+            mix: vec![0; frame],
+            pcm: vec![0; frame],
+            packet: vec![0; RTP_HEADER_LEN + MAX_OPUS_PACKET],
+            private_last_tick: false,
+        })
+    }
+
+    /// Moves to a room with another sampling rate: new codec state, same RTP numbering.
+    pub fn set_rate(&mut self, rate: u32) -> Result<(), CodecError> {
+        if rate != self.encoder.rate() {
+            let frame = crate::codec::frame_samples(rate);
+            self.encoder = Encoder::new(rate, self.profile)?;
+            self.limiter = Limiter::new(rate);
+            self.gate = SilenceGate::new(rate, self.profile)?;
+            self.mix = vec![0; frame];
+            self.pcm = vec![0; frame];
+        }
+        Ok(())
+    }
+
+    pub fn set_profile(&mut self, profile: EncoderProfile) -> Result<(), CodecError> {
+        if profile != self.profile {
+            self.encoder.apply(profile)?;
+            self.gate = SilenceGate::new(self.encoder.rate(), profile)?;
+            self.profile = profile;
+        }
+        Ok(())
+    }
+
+    /// The buffer the mixer fills with this listener's own 32-bit mix.
+    pub fn mix_buffer(&mut self) -> &mut [i32] {
+        &mut self.mix
+    }
+
+    /// Limits and encodes the mix in `mix_buffer` with this listener's encoder; returns the
+    /// RTP packet.
+    pub fn encode_private(&mut self) -> Result<&[u8], CodecError> {
+        let silent = self.limiter.process(&self.mix, &mut self.pcm);
+        let payload = &mut self.packet[RTP_HEADER_LEN..];
+        let len = self
+            .gate
+            .encode(&mut self.encoder, &self.pcm, silent, payload)?;
+        self.private_last_tick = true;
+        Ok(self.finish(len))
+    }
+
+    /// Wraps a payload encoded for many listeners in this listener's RTP header.
+    pub fn wrap_shared(&mut self, payload: &[u8]) -> &[u8] {
+        self.packet[RTP_HEADER_LEN..RTP_HEADER_LEN + payload.len()].copy_from_slice(payload);
+        self.private_last_tick = false;
+        self.finish(payload.len())
+    }
+
+    /// Keeps the RTP clock running through a tick in which nothing is sent.
+    pub fn skip(&mut self) {
+        self.stream.skip_frame();
+    }
+
+    fn finish(&mut self, payload_len: usize) -> &[u8] {
+        self.stream
+            .next_header(&mut self.packet[..RTP_HEADER_LEN], self.payload_type);
+        &self.packet[..RTP_HEADER_LEN + payload_len]
+    }
+
+    /// Forgets the private encoder's history, e.g. before it takes over from a shared stream.
+    pub fn encoder_mut(&mut self) -> &mut Encoder {
+        &mut self.encoder
+    }
+}

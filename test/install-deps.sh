@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what building and testing the plugin needs, only where missing (Debian/Ubuntu, root).
+#   apt: Janus and its headers, libopus, glib, jansson, autotools, pkg-config, iproute2, valgrind
+#   pip: aiortc, numpy, pytest, requests, matplotlib (the WebRTC peers, analysis and benchmark charts)
+# Rust (cargo, 1.85 or newer) must already be installed, e.g. with rustup.
+set -euo pipefail
+
+APT_PACKAGES=(janus janus-dev libopus-dev libglib2.0-dev libjansson-dev autoconf automake libtool
+              pkg-config make gcc binutils iproute2 python3 python3-pip valgrind)
+PIP_PACKAGES=(aiortc numpy pytest requests matplotlib)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "Installing with apt: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q "${missing[@]}"
+fi
+# Debian's janus package starts a system-wide Janus on some setups; we run our own.
+if command -v service >/dev/null 2>&1 && pgrep -x janus -u root >/dev/null 2>&1 && [ -z "${AUDIOROOM_KEEP_SYSTEM_JANUS:-}" ]; then
+    service janus stop >/dev/null 2>&1 || true
+fi
+
+PYTHON=${PYTHON:-python3}
+missing=()
+for p in "${PIP_PACKAGES[@]}"; do
+    "$PYTHON" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('$p') is None)" 2>/dev/null || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "Installing with pip: ${missing[*]}"
+    "$PYTHON" -m pip install -q "${missing[@]}" 2>/dev/null \
+        || "$PYTHON" -m pip install -q --break-system-packages "${missing[@]}"
+fi
+
+export PATH="$PATH:$HOME/.cargo/bin"
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "cargo not found: install Rust 1.85 or newer (https://rustup.rs), then run this again." >&2
+    exit 1
+fi

@@ -1,0 +1,318 @@
+"""Unit tests of test/tester.py: argument parsing, request bodies and exit codes.
+
+A tiny fake Janus (http.server on 127.0.0.1, ephemeral port, in a thread) answers create,
+attach, keepalive, destroy, message (synchronous success or ack + event), the long poll and the
+Admin API's message_plugin, and records every request it receives.
+Run: python3 -m pytest test/test_tester.py -q
+"""
+
+import json
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit, parse_qs
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import tester  # noqa: E402
+
+SESSION, HANDLE = 1111, 2222
+ASYNC = {"join", "configure", "changeroom", "leave"}
+
+
+class FakeJanus(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), FakeJanusHandler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}/janus"
+        self.admin_url = f"http://127.0.0.1:{self.server_address[1]}/admin"
+        self.received = []  # (method, path, JSON body or None)
+        self.events = queue.Queue()
+        self.janus_error = None  # when set, plugin messages get this Janus-level error
+        self.silent = set()  # async requests that never get their event
+        self.answer = lambda body: {"audioroom": "success", **{k: v for k, v in body.items()
+                                                             if k in ("id", "userid")}}
+
+    def messages(self):
+        """The bodies of the plugin messages received, in order."""
+        return [b["body"] for m, p, b in self.received if b and b.get("janus") == "message"]
+
+    def janus_requests(self):
+        return [b["janus"] for m, p, b in self.received if b]
+
+
+class FakeJanusHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def reply(self, payload, status=200):
+        raw = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def do_GET(self):
+        url = urlsplit(self.path)
+        self.server.received.append(("GET", self.path, None))
+        if url.path != f"/janus/{SESSION}":
+            return self.reply({}, 404)
+        maxev = int(parse_qs(url.query).get("maxev", ["1"])[0])
+        try:  # Janus waits 30 s; the fake waits less to keep the tests quick
+            events = [self.server.events.get(timeout=0.2)]
+        except queue.Empty:
+            return self.reply({"janus": "keepalive"})
+        while len(events) < maxev and not self.server.events.empty():
+            events.append(self.server.events.get_nowait())
+        self.reply(events if maxev > 1 else events[0])
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.received.append(("POST", self.path, body))
+        server, kind, tx = self.server, body.get("janus"), body.get("transaction")
+        if self.path == "/janus" and kind == "create":
+            return self.reply({"janus": "success", "transaction": tx, "data": {"id": SESSION}})
+        if self.path == f"/janus/{SESSION}" and kind == "attach":
+            return self.reply({"janus": "success", "session_id": SESSION, "transaction": tx,
+                               "data": {"id": HANDLE}})
+        if self.path == f"/janus/{SESSION}" and kind in ("keepalive", "destroy"):
+            return self.reply({"janus": "ack" if kind == "keepalive" else "success",
+                               "session_id": SESSION, "transaction": tx})
+        if self.path == f"/janus/{SESSION}/{HANDLE}" and kind == "message":
+            if server.janus_error:
+                return self.reply({"janus": "error", "session_id": SESSION, "transaction": tx,
+                                   "error": server.janus_error})
+            request = body["body"].get("request")
+            data = server.answer(body["body"])
+            if request not in ASYNC:
+                return self.reply({"janus": "success", "session_id": SESSION, "transaction": tx,
+                                   "sender": HANDLE, "plugindata": {"plugin": tester.PLUGIN,
+                                                                    "data": data}})
+            self.reply({"janus": "ack", "session_id": SESSION, "transaction": tx})
+            # Another participant's event first: the tester must skip it, not take it.
+            server.events.put({"janus": "event", "session_id": SESSION, "sender": HANDLE,
+                               "plugindata": {"plugin": tester.PLUGIN,
+                                              "data": {"audioroom": "event", "leaving": 7}}})
+            if request not in server.silent:
+                server.events.put({"janus": "event", "session_id": SESSION, "sender": HANDLE,
+                                   "transaction": tx,
+                                   "plugindata": {"plugin": tester.PLUGIN, "data": data}})
+            return None
+        if self.path == "/admin" and kind == "message_plugin":
+            if body.get("admin_secret") != "s3cret":
+                return self.reply({"janus": "error", "transaction": tx, "error": {
+                    "code": 403, "reason": "Unauthorized request (wrong or missing secret/token)"}})
+            return self.reply({"janus": "success", "transaction": tx,
+                               "response": server.answer(body["request"])})
+        return self.reply({"janus": "error", "transaction": tx,
+                           "error": {"code": 458, "reason": f"No such session ({self.path})"}})
+
+
+@pytest.fixture
+def janus():
+    server = FakeJanus()
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def run(capsys, *argv):
+    """tester.main(argv) in process: (exit code, stdout parsed as JSON or None, stderr)."""
+    code = tester.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, (json.loads(out) if out.strip() else None), err
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- argument parsing ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, value", [
+    ("true", True), ("16000", 16000), ('"16000"', "16000"), ("null", None), ("[1, 2]", [1, 2]),
+    ('{"port": 5000}', {"port": 5000}), ("café ☕", "café ☕"), ("NaN", "NaN"), ("", ""),
+    ("a=b", "a=b"),
+])
+def test_values_are_json_when_they_parse_else_strings(text, value):
+    assert tester.parse_value(text) == value
+
+
+def test_fields_split_at_the_first_equals_sign():
+    assert tester.parse_field("display=a=b") == ("display", "a=b")
+    assert tester.parse_field("is_private=true") == ("is_private", True)
+
+
+def test_the_command_line_parses_into_options_and_request_fields():
+    args = tester.build_parser().parse_args(
+        ["create", "café ☕", "--sampling", "16000", "--field", "is_private=true",
+         "--url", "http://x/janus", "--field", "secret=s"])
+    assert args.func is tester.create
+    assert (args.id, args.sampling, args.description) == ("café ☕", 16000, None)
+    assert args.field == [("is_private", True), ("secret", "s")]
+    assert args.url == "http://x/janus"
+
+    args = tester.build_parser().parse_args(["--admin-url", "http://a/admin", "kick", "r", "42"])
+    assert (args.admin_url, args.id, args.userid) == ("http://a/admin", "r", 42)
+    assert tester.build_parser().parse_args(["exists", "123"]).id == "123"  # never a number
+
+
+@pytest.mark.parametrize("argv", [
+    ["list", "--field", "novalue"], ["list", "--field", "=x"], ["exists"], ["nosuchcommand"],
+    ["create", "--sampling", "high"], [],
+])
+def test_bad_usage_exits_64_not_2(argv, capsys):
+    with pytest.raises(SystemExit) as exit:
+        code = tester.main(argv)
+        raise SystemExit(code)
+    assert exit.value.code == tester.EXIT_USAGE == 64
+    assert capsys.readouterr().err
+
+
+# -- requests and exit codes against the fake Janus ---------------------------------------------
+
+def test_create_sends_the_body_and_prints_the_reply(janus, capsys):
+    janus.answer = lambda body: {"audioroom": "created", "id": body["id"]}
+    code, out, err = run(capsys, "--url", janus.url, "create", "myroom", "--sampling", "16000",
+                         "--field", "is_private=true")
+    assert code == 0, err
+    assert janus.messages() == [
+        {"request": "create", "id": "myroom", "sampling": 16000, "is_private": True}]
+    assert out == {"audioroom": "created", "id": "myroom"}
+    assert janus.janus_requests() == ["create", "attach", "message", "destroy"]
+
+
+def test_fields_add_and_override_anything(janus, capsys):
+    run(capsys, "--url", janus.url, "create", "--description", "café ☕")
+    run(capsys, "--url", janus.url, "exists", "x", "--field", "id=5")
+    run(capsys, "--url", janus.url, "edit", "r", "--new-is-private", "false", "--secret", "s")
+    run(capsys, "--url", janus.url, "request", "bogus", "--field", "id=null")
+    run(capsys, "--url", janus.url, "list", "--field", "request=nope")
+    assert janus.messages() == [
+        {"request": "create", "description": "café ☕"},
+        {"request": "exists", "id": 5},
+        {"request": "edit", "id": "r", "secret": "s", "new_is_private": False},
+        {"request": "bogus", "id": None},
+        {"request": "nope"},
+    ]
+
+
+def test_a_reply_with_error_code_exits_1(janus, capsys):
+    error = {"audioroom": "event", "error_code": 485, "error": "No such room (café ☕)"}
+    janus.answer = lambda body: error
+    code, out, _ = run(capsys, "--url", janus.url, "destroy", "café ☕", "--secret", "x")
+    assert (code, out) == (1, error)
+    assert janus.messages() == [{"request": "destroy", "id": "café ☕", "secret": "x"}]
+
+
+def test_a_janus_error_is_printed_and_exits_2(janus, capsys):
+    janus.janus_error = {"code": 460, "reason": "No such plugin 'janus.plugin.cm.audioroom'"}
+    code, out, _ = run(capsys, "--url", janus.url, "list")
+    assert code == 2
+    assert out["janus"] == "error" and out["error"] == janus.janus_error
+
+
+def test_an_http_error_without_a_janus_reply_exits_2(janus, capsys):
+    code, out, _ = run(capsys, "--url", janus.url.replace("/janus", "/nowhere"), "list")
+    assert code == 2 and out["janus"] == "error"
+
+
+def test_connection_refused_exits_3_with_a_clear_message(capsys):
+    code, out, err = run(capsys, "--url", f"http://127.0.0.1:{free_port()}/janus", "list")
+    assert (code, out) == (3, None)
+    assert "cannot reach Janus" in err and "refused" in err
+
+
+def test_join_waits_for_the_event_with_its_transaction(janus, capsys):
+    janus.answer = lambda body: {"audioroom": "joined", "id": body["id"], "userid": 9,
+                                 "participants": []}
+    code, out, err = run(capsys, "--url", janus.url, "join", "café ☕", "--display", "Zoë",
+                         "--muted", "true")
+    assert code == 0, err
+    assert out == {"audioroom": "joined", "id": "café ☕", "userid": 9, "participants": []}
+    assert janus.messages() == [
+        {"request": "join", "id": "café ☕", "display": "Zoë", "muted": True}]
+    assert any(method == "GET" and "maxev=" in path for method, path, _ in janus.received)
+
+
+def test_an_async_request_without_an_answer_exits_4(janus, capsys):
+    janus.silent.add("leave")
+    code, out, err = run(capsys, "--url", janus.url, "--timeout", "0.5", "leave")
+    assert (code, out) == (4, None)
+    assert "no answering event" in err
+
+
+def test_admin_mode_uses_message_plugin_and_no_session(janus, capsys):
+    janus.answer = lambda body: {"audioroom": "success", "list": []}
+    code, out, err = run(capsys, "--admin-url", janus.admin_url, "--admin-secret", "s3cret",
+                         "list", "--field", "admin_key=k")
+    assert code == 0, err
+    assert out == {"audioroom": "success", "list": []}
+    [(method, path, body)] = janus.received
+    assert (method, path) == ("POST", "/admin")
+    assert set(body) == {"janus", "plugin", "request", "admin_secret", "transaction"}
+    assert body["janus"] == "message_plugin"
+    assert body["plugin"] == "janus.plugin.cm.audioroom"
+    assert body["request"] == {"request": "list", "admin_key": "k"}
+    assert body["admin_secret"] == "s3cret"
+
+    code, out, _ = run(capsys, "--admin-url", janus.admin_url, "--admin-secret", "wrong", "list")
+    assert code == 2 and out["error"]["code"] == 403
+
+
+# -- interactive functions -----------------------------------------------------------------------
+
+def test_interactive_functions_print_and_return_the_reply(janus, capsys):
+    tester._client = tester.Janus(janus.url)
+    try:
+        reply = tester.kick("r", 42, secret="s")
+        assert reply == {"audioroom": "success", "id": "r", "userid": 42}
+        assert json.loads(capsys.readouterr().out) == reply
+        assert tester.configure(muted=True, display=None) == {"audioroom": "success"}
+        capsys.readouterr()
+        assert tester.events(timeout=2) == [
+            {"janus": "event", "session_id": SESSION, "sender": HANDLE,
+             "plugindata": {"plugin": tester.PLUGIN,
+                            "data": {"audioroom": "event", "leaving": 7}}}]
+        assert tester.events(timeout=0) == []
+    finally:
+        tester._client.close()
+    assert janus.messages() == [{"request": "kick", "id": "r", "userid": 42, "secret": "s"},
+                                {"request": "configure", "muted": True, "display": None}]
+
+
+def test_the_session_is_kept_alive_in_the_background(janus, capsys, monkeypatch):
+    monkeypatch.setattr(tester, "KEEPALIVE_EVERY", 0.05)
+    tester._client = tester.Janus(janus.url)
+    try:
+        assert tester.session() == SESSION
+        deadline = time.monotonic() + 5
+        while janus.janus_requests().count("keepalive") < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        tester._client.close()
+    assert janus.janus_requests().count("keepalive") >= 2
+    assert "destroy" in janus.janus_requests()
+
+
+def test_the_script_prints_utf8_json_and_exits_with_its_code(janus):
+    env = dict(os.environ, PYTHONIOENCODING="utf-8")
+    done = subprocess.run([sys.executable, os.path.join(HERE, "tester.py"), "--url", janus.url,
+                           "exists", "café ☕"], capture_output=True, env=env, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "café ☕" in done.stdout.decode("utf-8")
+    assert json.loads(done.stdout) == {"audioroom": "success", "id": "café ☕"}
+    assert janus.janus_requests()[-1] == "destroy"

@@ -1,0 +1,551 @@
+#!/usr/bin/env python3
+"""Operator's helper for janus.plugin.cm.audioroom, over Janus's HTTP API.
+
+Interactive:  python3 -i test/tester.py [--url http://127.0.0.1:8088/janus]
+              then call greet() for the list of functions.
+Scriptable:   test/tester.py [--url URL] COMMAND [ARGS] [--field key=value ...]
+              prints the plugin's reply (plugindata.data) as JSON on stdout.
+
+Exit codes: 0 success, 1 the reply carries error_code, 2 Janus answered with an error
+(or not with JSON), 3 Janus cannot be reached, 4 no answer in time, 64 bad usage.
+
+Only the Python standard library is used. See test/README.md.
+"""
+
+import argparse
+import atexit
+import builtins
+import inspect
+import json
+import secrets
+import socket
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.client import HTTPException
+
+PLUGIN = "janus.plugin.cm.audioroom"
+DEFAULT_URL = "http://127.0.0.1:8088/janus"
+TIMEOUT = 10.0  # seconds for a request, or for the event answering an async request
+KEEPALIVE_EVERY = 25  # seconds; Janus drops a silent session after 60 by default
+LONG_POLL_TIMEOUT = 60  # longer than Janus's own 30 s, see Janus._poll
+
+EXIT_OK, EXIT_PLUGIN_ERROR, EXIT_JANUS_ERROR, EXIT_UNREACHABLE, EXIT_NO_ANSWER = 0, 1, 2, 3, 4
+EXIT_USAGE = 64  # not argparse's 2, which would look like a Janus error
+
+
+class JanusError(Exception):
+    """Janus answered {"janus":"error"} (or something that is not a Janus reply at all)."""
+
+    def __init__(self, reply):
+        self.reply = reply
+        error = reply.get("error", {})
+        super().__init__(f"Janus error {error.get('code')}: {error.get('reason')}")
+
+
+class Unreachable(Exception):
+    """No HTTP conversation with Janus: connection refused, unknown host, reset..."""
+
+
+class NoAnswer(Exception):
+    """Janus (or the plugin) did not answer within the timeout."""
+
+
+class Janus:
+    """A minimal Janus HTTP client: one session, one current handle, or the Admin API.
+
+    Events are read by a background long poll started with the first asynchronous request.
+    Janus writes the next event into the open long poll even when the client has hung up, so a
+    poll abandoned on a client-side timeout loses an event: the poller never abandons one, and
+    callers wait with a timeout on its queue instead.
+    """
+
+    def __init__(self, url=DEFAULT_URL, admin_url=None, admin_secret=None, plugin=PLUGIN,
+                 timeout=TIMEOUT):
+        self.url = url.rstrip("/")
+        self.admin_url = admin_url
+        self.admin_secret = admin_secret
+        self.plugin = plugin
+        self.timeout = timeout
+        self.session_id = None
+        self.handle_id = None
+        self._events = []  # Janus events not yet claimed, oldest first
+        self._poll_error = None
+        self._poller = None
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    def _http(self, url, payload=None, timeout=None):
+        """GET (no payload) or POST JSON; returns the decoded reply, raises on Janus errors."""
+        timeout = self.timeout if timeout is None else timeout
+        data = None if payload is None else json.dumps(payload).encode()
+        request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as e:  # e.g. 404 for an unknown path or session
+            raw = e.read()
+            try:
+                json.loads(raw)
+            except ValueError:
+                raise JanusError(_error_reply(e.code, f"HTTP {e.code} {e.reason} from {url}")) from None
+        except (socket.timeout, TimeoutError):
+            raise NoAnswer(f"no answer from {url} within {timeout:g} s") from None
+        except urllib.error.URLError as e:
+            if isinstance(e.reason, (socket.timeout, TimeoutError)):
+                raise NoAnswer(f"no answer from {url} within {timeout:g} s") from None
+            raise Unreachable(f"cannot reach Janus at {url}: {e.reason}") from None
+        except (OSError, HTTPException) as e:
+            raise Unreachable(f"cannot reach Janus at {url}: {e}") from None
+        try:
+            reply = json.loads(raw)
+        except ValueError:
+            raise JanusError(_error_reply(None, f"not a JSON reply from {url}: {raw[:200]!r}")) from None
+        if isinstance(reply, dict) and reply.get("janus") == "error":
+            if reply.get("error", {}).get("code") == 458:  # No such session: start afresh next time
+                self.session_id = self.handle_id = None
+            raise JanusError(reply)
+        return reply
+
+    def _post(self, url, payload):
+        return self._http(url, {"transaction": new_transaction(), **payload})
+
+    # -- session and handle ----------------------------------------------------------------
+
+    def create_session(self):
+        """A new session (the previous one, if any, is destroyed), kept alive in the background."""
+        self.close()
+        reply = self._post(self.url, {"janus": "create"})
+        self.session_id = reply["data"]["id"]
+        with self._cond:
+            self._events = []
+        self._stop = threading.Event()
+        _daemon(self._keep_alive, self.session_id, self._stop)
+        return reply
+
+    def attach_handle(self):
+        """A new handle on the plugin; older handles stay attached until the session ends."""
+        if self.session_id is None:
+            self.create_session()
+        reply = self._post(f"{self.url}/{self.session_id}", {"janus": "attach", "plugin": self.plugin})
+        self.handle_id = reply["data"]["id"]
+        return reply
+
+    def keepalive(self):
+        if self.session_id is None:
+            self.create_session()
+        return self._post(f"{self.url}/{self.session_id}", {"janus": "keepalive"})
+
+    def close(self):
+        """Destroy the session (errors ignored) and stop the background threads."""
+        self._stop.set()
+        session_id, self.session_id, self.handle_id = self.session_id, None, None
+        if session_id is not None:
+            try:
+                self._post(f"{self.url}/{session_id}", {"janus": "destroy"})
+            except (JanusError, Unreachable, NoAnswer):
+                pass
+
+    def _keep_alive(self, session_id, stop):
+        while not stop.wait(KEEPALIVE_EVERY) and self.session_id == session_id:
+            try:
+                self._post(f"{self.url}/{session_id}", {"janus": "keepalive"})
+            except (JanusError, Unreachable, NoAnswer):
+                pass
+
+    # -- plugin requests -------------------------------------------------------------------
+
+    def request(self, body):
+        """Send a request body to the plugin; return its reply (plugindata.data).
+
+        A synchronous request is answered in the HTTP reply; an asynchronous one gets "ack"
+        and then an event with the same transaction, which this waits for.
+        """
+        if self.admin_url:
+            payload = {"janus": "message_plugin", "plugin": self.plugin, "request": body}
+            if self.admin_secret is not None:
+                payload["admin_secret"] = self.admin_secret
+            return self._post(self.admin_url, payload).get("response")
+        if self.handle_id is None:
+            self.attach_handle()
+        transaction = new_transaction()
+        reply = self._http(f"{self.url}/{self.session_id}/{self.handle_id}",
+                           {"janus": "message", "body": body, "transaction": transaction})
+        if reply.get("janus") == "ack":
+            reply = self.wait_event(lambda event: event.get("transaction") == transaction)
+        return reply.get("plugindata", {}).get("data", reply)
+
+    def wait_event(self, match, timeout=None):
+        """The first queued event for which match(event) holds, waiting up to timeout seconds."""
+        self._start_poller()
+        timeout = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for i, event in enumerate(self._events):
+                    if match(event):
+                        return self._events.pop(i)
+                if self._poll_error is not None:
+                    raise self._poll_error
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise NoAnswer(f"no answering event within {timeout:g} s")
+                self._cond.wait(remaining)
+
+    def take_events(self, timeout=0.0):
+        """Every queued event, waiting up to timeout seconds when there is none yet."""
+        if self.session_id is None:
+            return []
+        try:
+            first = self.wait_event(lambda event: True, timeout)
+        except NoAnswer:
+            return []
+        with self._cond:
+            events, self._events = [first] + self._events, []
+        return events
+
+    def _start_poller(self):
+        if self.session_id is None:
+            self.create_session()
+        if self._poller is None or not self._poller.is_alive() or self._poll_error is not None:
+            self._poll_error = None
+            self._poller = _daemon(self._poll, self.session_id, self._stop)
+
+    def _poll(self, session_id, stop):
+        # Janus answers a long poll with {"janus":"keepalive"} after 30 s without events;
+        # the client-side timeout is longer so that this never hangs up first.
+        url = f"{self.url}/{session_id}?maxev=10"
+        while not stop.is_set() and self.session_id == session_id:
+            try:
+                reply = self._http(url, timeout=LONG_POLL_TIMEOUT)
+            except (JanusError, Unreachable, NoAnswer) as e:
+                if not stop.is_set():
+                    with self._cond:
+                        self._poll_error = e
+                        self._cond.notify_all()
+                return
+            events = reply if isinstance(reply, builtins.list) else [reply]
+            with self._cond:
+                self._events.extend(e for e in events if e.get("janus") != "keepalive")
+                self._cond.notify_all()
+
+
+def _daemon(target, *args):
+    thread = threading.Thread(target=target, args=args, daemon=True)
+    thread.start()
+    return thread
+
+
+def _error_reply(code, reason):
+    return {"janus": "error", "error": {"code": code, "reason": reason}}
+
+
+def new_transaction():
+    return secrets.token_hex(6)
+
+
+# -- the operator's functions (interactive mode; script mode calls the same ones) -----------
+
+_client = None
+_shown = None  # the value show() printed last, so the interpreter does not echo it again
+
+
+def client():
+    """The Janus client the functions below use (created on first use)."""
+    global _client
+    if _client is None:
+        _client = Janus()
+    return _client
+
+
+def show(value):
+    """Print a reply as indented JSON (non-ASCII kept when the terminal takes it); return it."""
+    encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "")
+    print(json.dumps(value, indent=2, ensure_ascii=encoding not in ("utf8", "utf16", "utf32")))
+    sys.stdout.flush()
+    global _shown
+    _shown = value
+    return value
+
+
+def _displayhook(value):
+    """The interpreter's echo, minus the reply show() printed during this statement."""
+    global _shown
+    if value is not None and value is _shown:
+        builtins._, _shown = value, None
+        return
+    sys.__displayhook__(value)
+
+
+class _Prompt(str):
+    """sys.ps1 that forgets the shown reply at each new prompt (so that `r` echoes it)."""
+
+    def __str__(self):
+        global _shown
+        _shown = None
+        return str.__str__(self)
+
+
+def greet():
+    """Print this list of functions."""
+    c = client()
+    target = f"Admin API {c.admin_url}" if c.admin_url else c.url
+    print(f"tester.py for {c.plugin} via {target}\n")
+    for function in INTERACTIVE:
+        doc = (function.__doc__ or "").strip().splitlines()[0]
+        print(f"  {function.__name__}{inspect.signature(function)}\n      {doc}")
+    print("\nEach request prints the plugin's reply and returns it as a dict; "
+          "a session and a handle are created on first use.")
+
+
+def session():
+    """Create a new Janus session (the previous one is destroyed); return its id."""
+    show(client().create_session())
+    return client().session_id
+
+
+def attach():
+    """Attach a new handle to the plugin (older ones stay, as extra participants); return its id."""
+    show(client().attach_handle())
+    return client().handle_id
+
+
+def keepalive():
+    """Send a keepalive on the session (one is also sent every 25 s in the background)."""
+    return show(client().keepalive())
+
+
+def request(request, **fields):
+    """Send any request with exactly the given fields, nothing dropped (None is JSON null)."""
+    return show(client().request({"request": request, **fields}))
+
+
+def _send(name, extra, **named):
+    # Named parameters left at None are omitted; extra fields are sent as given and win.
+    return request(**{"request": name, **{k: v for k, v in named.items() if v is not None}, **extra})
+
+
+def create(id=None, description=None, sampling=None, **extra):
+    """Create a room (no id: the plugin picks one); extra: secret, pin, is_private, record..."""
+    return _send("create", extra, id=id, description=description, sampling=sampling)
+
+
+def list(**extra):  # noqa: A001 - the plugin's request name; builtins.list stays reachable
+    """List the public rooms."""
+    return _send("list", extra)
+
+
+def exists(id, **extra):
+    """Tell whether a room exists."""
+    return _send("exists", extra, id=id)
+
+
+def listparticipants(id, **extra):
+    """List a room's participants."""
+    return _send("listparticipants", extra, id=id)
+
+
+def destroy(id, secret=None, **extra):
+    """Destroy a room."""
+    return _send("destroy", extra, id=id, secret=secret)
+
+
+def edit(id, secret=None, new_description=None, new_secret=None, new_pin=None,
+         new_is_private=None, **extra):
+    """Change a room's description, secret, pin or privacy."""
+    return _send("edit", extra, id=id, secret=secret, new_description=new_description,
+                 new_secret=new_secret, new_pin=new_pin, new_is_private=new_is_private)
+
+
+def kick(id, userid, secret=None, **extra):
+    """Kick a participant out of a room."""
+    return _send("kick", extra, id=id, userid=userid, secret=secret)
+
+
+def mute(id, userid, secret=None, **extra):
+    """Mute a participant."""
+    return _send("mute", extra, id=id, userid=userid, secret=secret)
+
+
+def unmute(id, userid, secret=None, **extra):
+    """Unmute a participant."""
+    return _send("unmute", extra, id=id, userid=userid, secret=secret)
+
+
+def resetdecoder(**extra):
+    """Reset this handle's decoder (487 unless joined)."""
+    return _send("resetdecoder", extra)
+
+
+def join(id, userid=None, display=None, muted=None, **extra):
+    """Join a room with this handle (signalling only, no SDP); print the answering event."""
+    return _send("join", extra, id=id, userid=userid, display=display, muted=muted)
+
+
+def configure(**fields):
+    """Change this handle's muted, display, quality, volume... (fields sent as given)."""
+    return request("configure", **fields)
+
+
+def changeroom(id, **extra):
+    """Move this handle to another room."""
+    return _send("changeroom", extra, id=id)
+
+
+def leave(**extra):
+    """Leave the room this handle joined."""
+    return _send("leave", extra)
+
+
+def events(timeout=1.0):
+    """Print and return the queued Janus events (waits up to timeout s for a first one)."""
+    return show(client().take_events(timeout))
+
+
+INTERACTIVE = [greet, session, attach, keepalive, create, list, exists, listparticipants, destroy,
+               edit, kick, mute, unmute, resetdecoder, join, configure, changeroom, leave, events,
+               request]
+
+
+# -- script mode ---------------------------------------------------------------------------
+
+def parse_value(text):
+    """A command-line value: JSON when it parses as JSON (true, 16000, "16000", {...}), else text."""
+    def no_constants(name):
+        raise ValueError(name)  # NaN and Infinity are not JSON
+    try:
+        return json.loads(text, parse_constant=no_constants)
+    except ValueError:
+        return text
+
+
+def parse_field(text):
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    return key, parse_value(value)
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+# Options accepted before or after the command; everything else is a field of the request.
+OPTIONS = {"url": DEFAULT_URL, "admin_url": None, "admin_secret": None, "plugin": PLUGIN,
+           "timeout": TIMEOUT, "field": None}
+
+EPILOG = """\
+exit codes: 0 success, 1 the plugin replied with error_code, 2 Janus replied with an error,
+3 Janus cannot be reached, 4 no answer within --timeout, 64 bad usage.
+Room ids are always sent as strings; --field key=value adds or overrides any body field
+(value parsed as JSON when it parses, else a string), e.g. --field id=5 sends a number."""
+
+
+def build_parser():
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument("--url", help=f"Janus HTTP API (default {DEFAULT_URL})")
+    common.add_argument("--admin-url", help="send through the Admin API's message_plugin, "
+                        "e.g. http://127.0.0.1:7088/admin")
+    common.add_argument("--admin-secret", help="admin_secret for --admin-url")
+    common.add_argument("--plugin", help=f"plugin package (default {PLUGIN})")
+    common.add_argument("--timeout", type=float, help=f"seconds to wait for Janus (default {TIMEOUT:g})")
+    common.add_argument("--field", action="append", type=parse_field, metavar="KEY=VALUE",
+                        help="extra body field; repeatable")
+
+    parser = Parser(prog="tester.py", parents=[common], epilog=EPILOG,
+                    formatter_class=argparse.RawDescriptionHelpFormatter,
+                    description="Send one request to janus.plugin.cm.audioroom and print its reply. "
+                                "Without a command under `python3 -i`, start the interactive helper.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(function, *room_and_user):
+        sub = commands.add_parser(function.__name__, parents=[common], epilog=EPILOG,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter,
+                                  help=function.__doc__.splitlines()[0])
+        if "room" in room_and_user:
+            sub.add_argument("id", metavar="ID", help="room id (always a string)")
+        if "user" in room_and_user:
+            sub.add_argument("userid", metavar="USERID", type=parse_value, help="participant id")
+        sub.set_defaults(func=function)
+        return sub
+
+    sub = command(create)
+    sub.add_argument("id", metavar="ID", nargs="?", help="room id (always a string); "
+                     "none: the plugin picks one")
+    sub.add_argument("--description")
+    sub.add_argument("--sampling", type=int, help="8000, 12000, 16000, 24000 or 48000")
+    sub.add_argument("--secret")
+    command(list)
+    command(exists, "room")
+    command(listparticipants, "room")
+    command(destroy, "room").add_argument("--secret")
+    sub = command(edit, "room")
+    sub.add_argument("--secret")
+    sub.add_argument("--new-description")
+    sub.add_argument("--new-secret")
+    sub.add_argument("--new-pin")
+    sub.add_argument("--new-is-private", type=parse_value, metavar="true|false")
+    for function in (kick, mute, unmute):
+        command(function, "room", "user").add_argument("--secret")
+    command(resetdecoder)
+    for function in (join, changeroom):
+        sub = command(function, "room")
+        sub.add_argument("--userid", type=parse_value)
+        sub.add_argument("--display")
+        sub.add_argument("--muted", type=parse_value, metavar="true|false")
+    sub = command(configure)
+    sub.add_argument("--display")
+    sub.add_argument("--muted", type=parse_value, metavar="true|false")
+    command(leave)
+    command(request).add_argument("request", metavar="NAME", help="request name; fields via --field")
+    return parser
+
+
+def main(argv=None):
+    """Run one command; return its exit code (None: stay in the interactive interpreter)."""
+    global _client
+    parser = build_parser()
+    args = vars(parser.parse_args(argv))
+    options = {key: args.pop(key, default) for key, default in OPTIONS.items()}
+    fields = dict(options.pop("field") or [])
+    command, function = args.pop("command", None), args.pop("func", None)
+    if _client is not None:
+        _client.close()
+    _client = Janus(**options)
+
+    if command is None:
+        if sys.flags.interactive:
+            atexit.register(lambda: _client.close())
+            sys.displayhook, sys.ps1 = _displayhook, _Prompt(getattr(sys, "ps1", ">>> "))
+            greet()
+            return None
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+
+    kwargs = {key: value for key, value in args.items() if value is not None}
+    try:
+        reply = function(**{**kwargs, **fields})
+    except JanusError as e:
+        show(e.reply)
+        return EXIT_JANUS_ERROR
+    except Unreachable as e:
+        print(f"tester.py: {e}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except NoAnswer as e:
+        print(f"tester.py: {e}", file=sys.stderr)
+        return EXIT_NO_ANSWER
+    finally:
+        _client.close()
+    return EXIT_PLUGIN_ERROR if isinstance(reply, dict) and "error_code" in reply else EXIT_OK
+
+
+if __name__ == "__main__":
+    _code = main()
+    if _code is not None:
+        sys.exit(_code)
