@@ -143,14 +143,15 @@ enum AudioroomResult audioroom_plugin_init(const struct AudioroomConfig *config,
 // file written before this returns. Sessions must be destroyed and freed first.
 void audioroom_plugin_destroy(void);
 
-// Creates the state for a new handle, taking a reference on it; NULL when the plugin is not
-// running.
+// Creates the state for a new handle; NULL when the plugin is not running. No reference is
+// taken on the handle here: the caller's session must keep it alive until
+// `audioroom_session_free`.
 //
 // # Safety
 // `handle` must be a live `janus_plugin_session`.
 struct AudioroomSession *audioroom_session_new(void *handle);
 
-// Frees a session (and its reference on the handle); call after `audioroom_session_destroy`.
+// Frees a session; call after `audioroom_session_destroy`, before releasing the handle.
 // NULL is a no-op.
 //
 // # Safety

@@ -231,8 +231,9 @@ pub extern "C" fn audioroom_plugin_destroy() {
     })
 }
 
-/// Creates the state for a new handle, taking a reference on it; NULL when the plugin is not
-/// running.
+/// Creates the state for a new handle; NULL when the plugin is not running. No reference is
+/// taken on the handle here: the caller's session must keep it alive until
+/// `audioroom_session_free`.
 ///
 /// # Safety
 /// `handle` must be a live `janus_plugin_session`.
@@ -245,12 +246,13 @@ pub unsafe extern "C" fn audioroom_session_new(handle: *mut c_void) -> *mut Audi
         if handle.is_null() {
             return std::ptr::null_mut();
         }
-        let handle = JanusHandle::acquire(handle);
+        // Borrowed: Janus has not initialised the handle's reference count yet (see host.rs).
+        let handle = JanusHandle::borrow(handle);
         Box::into_raw(Box::new(AudioroomSession(Session::new(plugin, handle))))
     })
 }
 
-/// Frees a session (and its reference on the handle); call after `audioroom_session_destroy`.
+/// Frees a session; call after `audioroom_session_destroy`, before releasing the handle.
 /// NULL is a no-op.
 ///
 /// # Safety

@@ -99,10 +99,17 @@ pub fn notify_event(handle: Option<&JanusHandle>, event: &serde_json::Value) {
     }
 }
 
-/// A Janus handle (`janus_plugin_session *`) on which this value holds one reference, so the
-/// pointer stays valid for as long as it lives. Clone takes another reference; drop releases it.
+/// A Janus handle (`janus_plugin_session *`). A counted handle holds one Janus reference, so
+/// the pointer stays valid for as long as it lives; drop releases it. Cloning always yields a
+/// counted handle.
+///
+/// The handle a session gets in `create_session` is borrowed, not counted: Janus calls
+/// `create_session` before it initialises the handle's reference count (ice.c in 1.1.x), so a
+/// reference taken there would be wiped and its release would later free the handle early.
+/// The C glue's session holds the plugin's reference for as long as the borrowed one is used.
 pub struct JanusHandle {
     ptr: *mut c_void,
+    counted: bool,
 }
 
 // The pointer is only dereferenced by the C glue, and Janus's handle API is thread-safe.
@@ -118,7 +125,19 @@ impl JanusHandle {
         if let Some(handle_ref) = callbacks().and_then(|c| c.handle_ref) {
             handle_ref(ptr);
         }
-        JanusHandle { ptr }
+        JanusHandle { ptr, counted: true }
+    }
+
+    /// Uses `ptr` without a reference of its own.
+    ///
+    /// # Safety
+    /// `ptr` must stay a live Janus handle for as long as the value lives (the glue's session
+    /// keeps it so); its clones are counted and may outlive it.
+    pub unsafe fn borrow(ptr: *mut c_void) -> Self {
+        JanusHandle {
+            ptr,
+            counted: false,
+        }
     }
 
     /// The raw pointer, only to compare identities.
@@ -171,6 +190,9 @@ impl Clone for JanusHandle {
 
 impl Drop for JanusHandle {
     fn drop(&mut self) {
+        if !self.counted {
+            return;
+        }
         if let Some(handle_unref) = callbacks().and_then(|c| c.handle_unref) {
             unsafe { handle_unref(self.ptr) }
         }

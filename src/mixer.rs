@@ -197,3 +197,7 @@ fn add_scaled(total: &mut [i32], frame: &[i16], volume_percent: u32) {
         *t += scale(s, volume_percent);
     }
 }
+
+#[cfg(test)]
+#[path = "mixer_tests.rs"]
+mod tests;

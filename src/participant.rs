@@ -195,6 +195,17 @@ impl Participant {
         self.media().downlink.payload_type = payload_type;
     }
 
+    /// Asks Janus to close the PeerConnection, when there is one (plain-RTP and signalling-only
+    /// participants have none).
+    pub fn close_peer_connection(&self) {
+        if matches!(self.transport, Transport::WebRtc)
+            && self.is_setup()
+            && !self.detached.load(Relaxed)
+        {
+            self.handle.close_pc();
+        }
+    }
+
     /// The participant as rooms list it: `{"userid","display","setup","muted","talking"}`.
     pub fn describe(&self) -> Value {
         let mut v = json!({

@@ -167,12 +167,31 @@ struct Archive {
     path: PathBuf,
     rate: u32,
     started_us: u64,
-    writer: Option<WavWriter<BufWriter<File>>>,
+    writer: Option<WavWriter<BufWriter<StopOnError>>>,
     /// A second descriptor of the same file, to sync it after the writer is gone.
     sync_handle: File,
     samples: u64,
     last_header: Instant,
     error: Option<String>,
+}
+
+impl Archive {
+    /// Writing failed: what reached the disk is kept, with a header that says exactly that
+    /// much (buffered samples that never made it are not claimed).
+    fn close_after_error(&mut self, reason: String) {
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.finalize();
+        }
+        match fit_header_to_file(&self.sync_handle) {
+            Ok(samples) => self.samples = samples,
+            Err(e) => log!(
+                Error,
+                "Could not repair the header of {}: {e}",
+                self.path.display()
+            ),
+        }
+        self.error.get_or_insert(reason);
+    }
 }
 
 struct Worker {
@@ -260,8 +279,14 @@ impl Worker {
             bits_per_sample: 16,
             sample_format: SampleFormat::Int,
         };
-        let mut writer =
-            WavWriter::new(BufWriter::new(file), spec).map_err(|e| fail(hound_to_io(e)))?;
+        let mut writer = WavWriter::new(
+            BufWriter::new(StopOnError {
+                file,
+                failed: false,
+            }),
+            spec,
+        )
+        .map_err(|e| fail(hound_to_io(e)))?;
         writer.flush().map_err(|e| fail(hound_to_io(e)))?;
         Ok(Archive {
             room_id: opening.room_id.clone(),
@@ -301,11 +326,7 @@ impl Worker {
                     "Recording of room {} stopped: {reason}",
                     archive.room_id
                 );
-                // Keep what is on disk readable: the header is rewritten in place.
-                if let Some(writer) = archive.writer.take() {
-                    let _ = writer.finalize();
-                }
-                archive.error = Some(reason.clone());
+                archive.close_after_error(reason.clone());
                 (self.on_failure)(&archive.room_id, id, &reason);
             }
         }
@@ -317,9 +338,13 @@ impl Worker {
         };
         if let Some(writer) = archive.writer.take() {
             if let Err(e) = writer.finalize() {
-                archive.error.get_or_insert_with(|| {
-                    format!("{}: {}", archive.path.display(), hound_to_io(e))
-                });
+                let reason = format!("{}: {}", archive.path.display(), hound_to_io(e));
+                log!(
+                    Error,
+                    "Recording of room {} could not be finished cleanly: {reason}",
+                    archive.room_id
+                );
+                archive.close_after_error(reason);
             }
         }
         if let Err(e) = archive.sync_handle.sync_all() {
@@ -369,12 +394,79 @@ impl Worker {
     }
 }
 
-fn write_samples(writer: &mut WavWriter<BufWriter<File>>, pcm: &[i16]) -> io::Result<()> {
+/// The file as hound sees it: after the first error every write and seek fails without
+/// touching the file, so nothing hound or its buffer does after a full disk can garble what
+/// `fit_header_to_file` then repairs.
+struct StopOnError {
+    file: File,
+    failed: bool,
+}
+
+impl StopOnError {
+    fn guard<T>(&mut self, op: impl FnOnce(&mut File) -> io::Result<T>) -> io::Result<T> {
+        if self.failed {
+            return Err(io::Error::other("writing stopped after an earlier error"));
+        }
+        op(&mut self.file).inspect_err(|_| self.failed = true)
+    }
+}
+
+impl io::Write for StopOnError {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.guard(|f| f.write(buf))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.guard(|f| f.flush())
+    }
+}
+
+impl io::Seek for StopOnError {
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        self.guard(|f| f.seek(pos))
+    }
+}
+
+fn write_samples(writer: &mut WavWriter<BufWriter<StopOnError>>, pcm: &[i16]) -> io::Result<()> {
     let mut samples = writer.get_i16_writer(pcm.len() as u32);
     for &s in pcm {
         samples.write_sample(s);
     }
     samples.flush().map_err(hound_to_io)
+}
+
+/// Rewrites the RIFF and `data` sizes of a 16-bit mono WAV to match the bytes in the file,
+/// trimming a torn last sample; returns the samples it holds.
+fn fit_header_to_file(mut file: &File) -> io::Result<u64> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let length = file.metadata()?.len();
+    let mut header = [0u8; 12];
+    file.seek(SeekFrom::Start(0))?;
+    file.read_exact(&mut header)?;
+    if &header[0..4] != b"RIFF" || &header[8..12] != b"WAVE" {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "not a WAV file"));
+    }
+    let mut chunk_at = 12u64;
+    let data_at = loop {
+        let mut chunk = [0u8; 8];
+        file.seek(SeekFrom::Start(chunk_at))?;
+        file.read_exact(&mut chunk)?;
+        if &chunk[0..4] == b"data" {
+            break chunk_at + 8;
+        }
+        let size = u32::from_le_bytes([chunk[4], chunk[5], chunk[6], chunk[7]]) as u64;
+        chunk_at += 8 + size + (size & 1);
+        if chunk_at >= length {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "no data chunk"));
+        }
+    };
+    let data_bytes = length.saturating_sub(data_at) & !1;
+    file.set_len(data_at + data_bytes)?;
+    file.seek(SeekFrom::Start(4))?;
+    file.write_all(&((data_at + data_bytes - 8) as u32).to_le_bytes())?;
+    file.seek(SeekFrom::Start(data_at - 4))?;
+    file.write_all(&(data_bytes as u32).to_le_bytes())?;
+    Ok(data_bytes / 2)
 }
 
 fn hound_to_io(e: hound::Error) -> io::Error {

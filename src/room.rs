@@ -37,8 +37,9 @@ pub enum Recording {
     /// Recorded from the first participant on; nobody has come yet.
     Waiting,
     Active(RecordingHandle),
-    /// Writing failed; the room goes on unrecorded.
-    Failed,
+    /// Writing failed; the room goes on unrecorded. The handle stays so that `destroy` still
+    /// finishes what was written (its job file says it is incomplete).
+    Failed(RecordingHandle),
 }
 
 pub struct RoomState {
@@ -186,8 +187,8 @@ impl Room {
             p.talking.store(false, Relaxed);
         }
         let recording = match std::mem::replace(&mut state.recording, Recording::Off) {
-            Recording::Active(handle) => Some(handle),
-            _ => None,
+            Recording::Active(handle) | Recording::Failed(handle) => Some(handle),
+            Recording::Off | Recording::Waiting => None,
         };
         (participants, recording)
     }
@@ -197,7 +198,11 @@ impl Room {
         let mut notices = Notices::new();
         let mut state = self.state();
         if matches!(&state.recording, Recording::Active(h) if h.id() == recording_id) {
-            state.recording = Recording::Failed;
+            if let Recording::Active(handle) =
+                std::mem::replace(&mut state.recording, Recording::Off)
+            {
+                state.recording = Recording::Failed(handle);
+            }
             let event = json!({"audioroom": "event", "id": self.id, "recording": "stopped", "reason": reason});
             notices.add_to_all(&state.participants, None, &event);
         }

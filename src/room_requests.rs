@@ -133,9 +133,7 @@ pub fn destroy(plugin: &Plugin, body: &Body) -> ApiResult<Value> {
     notices.add_to_all(&participants, None, &event);
     notices.send();
     for p in &participants {
-        if !p.detached.load(Relaxed) {
-            p.handle.close_pc();
-        }
+        p.close_peer_connection();
     }
     if let Some(recording) = recording {
         recording.finish();
@@ -178,9 +176,7 @@ pub fn kick(plugin: &Plugin, body: &Body) -> ApiResult<Value> {
         notices.append(leaving);
     }
     notices.send();
-    if !target.detached.load(Relaxed) {
-        target.handle.close_pc();
-    }
+    target.close_peer_connection();
     Ok(json!({"audioroom": "success"}))
 }
 

@@ -140,7 +140,9 @@ int main(void) {
 	AudioroomSession *sa = audioroom_session_new(&a);
 	AudioroomSession *sb = audioroom_session_new(&b);
 	CHECK(sa != NULL && sb != NULL, "sessions");
-	CHECK(a.refs == 1 && b.refs == 1, "a session holds one reference on its handle");
+	/* Janus calls create_session before it initialises the handle's reference count, so no
+	 * reference may be taken there (it would be wiped, and its release free the handle early). */
+	CHECK(a.refs == 0 && b.refs == 0, "creating a session takes no reference on its handle");
 	CHECK(audioroom_session_new(NULL) == NULL, "NULL handle");
 
 	/* Synchronous requests and their errors. */
@@ -177,7 +179,7 @@ int main(void) {
 	CHECK(answer.payload_type == 109 && answer.audio_level_ext_id == 1 && answer.fec && answer.sampling_rate == 16000, "answer parameters");
 	CHECK(event != NULL && strstr(event, "\"audioroom\":\"joined\"") != NULL && strstr(event, "\"userid\":7") != NULL, "joined event");
 	audioroom_string_free(event);
-	CHECK(a.refs >= 2, "the participant holds its own reference");
+	CHECK(a.refs >= 1, "the participant holds its own reference");
 
 	AudioroomOffer bad = { .kind = AUDIOROOM_JSEP_KIND_INVALID, .opus_payload_type = -1, .audio_level_ext_id = -1, .fec = false, .error = "Error parsing SDP: junk" };
 	wants_answer = audioroom_session_async_message(sb, "{\"request\":\"join\",\"id\":\"caf\\u00e9 \\u2615\"}", &bad, &event, &answer);

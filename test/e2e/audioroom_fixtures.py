@@ -48,12 +48,12 @@ class Audioroom:
     session_factory: object
     _sessions: list = field(default_factory=list)
 
-    def handle(self):
+    def handle(self, **session_options):
         """A new handle on a new Janus session, attached to the plugin."""
-        return self.session_factory(self.server).attach(PACKAGE)
+        return self.session_factory(self.server, **session_options).attach(PACKAGE)
 
-    async def ahandle(self):
-        session = self.session_factory(self.server)
+    async def ahandle(self, **session_options):
+        session = self.session_factory(self.server, **session_options)
         return await session.aattach(PACKAGE)
 
     def admin(self, body: dict) -> dict:

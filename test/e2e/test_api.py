@@ -203,6 +203,20 @@ def test_a_burst_of_malformed_messages_leaves_janus_answering(audioroom):
     assert audioroom.handle().request({"request": "create", "id": "after"})["audioroom"] == "created"
 
 
+def test_sessions_ending_right_after_their_room_is_destroyed(audioroom):
+    """Regression: a handle reference taken in create_session (before Janus initialises the
+    count) once made Janus free handles early and crash here."""
+    admin = audioroom.handle()
+    for n in range(30):
+        session = audioroom.session_factory(audioroom.server)
+        handle = session.attach(PACKAGE)
+        admin.request({"request": "create", "id": f"r{n}"})
+        handle.request({"request": "join", "id": f"r{n}"})
+        admin.request({"request": "destroy", "id": f"r{n}"})
+        session.destroy()
+        assert audioroom.server.alive(), f"Janus died in round {n}"
+
+
 def test_only_create_is_exported(audioroom_plugin_path):
     out = subprocess.run(["nm", "-D", "--defined-only", str(audioroom_plugin_path)],
                          capture_output=True, text=True, check=True).stdout

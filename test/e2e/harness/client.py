@@ -435,6 +435,12 @@ class JanusSession:
         # daemon thread and exits on its own once that GET returns.
         self._poller.join(timeout=0.1)
 
+    def abandon(self) -> None:
+        """Go silent like a client that vanished: no keepalives, no polling, no destroy.
+        Janus ends the session itself when its session_timeout passes."""
+        self.destroyed = True
+        self._stop.set()
+
     async def aattach(self, plugin: str) -> Handle:
         return await asyncio.to_thread(self.attach, plugin)
 

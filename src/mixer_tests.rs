@@ -1,0 +1,284 @@
+//! The mixer stepped tick by tick on real Opus frames of synthetic tones: what each listener
+//! hears is decoded and measured by Goertzel, as a person in the room would judge it.
+
+use super::*;
+use crate::codec::test_signals::{goertzel_db, rms_db, tone};
+use crate::codec::{Decoder, EncoderProfile};
+use crate::rtp;
+use std::cell::RefCell;
+
+const RATE: u32 = 48000;
+const FRAME: usize = 960;
+
+/// A participant in a test room: what it sends, and everything it is sent.
+struct TestPeer {
+    freq: f64,
+    amplitude: f64,
+    encoder: Encoder,
+    voice: Voice,
+    downlink: Downlink,
+    queue: Mutex<JitterQueue>,
+    speaks: bool,
+    volume_percent: u32,
+    received: RefCell<Vec<Vec<u8>>>,
+}
+
+impl PacketSink for TestPeer {
+    fn send(&self, packet: &[u8]) {
+        self.received.borrow_mut().push(packet.to_vec());
+    }
+}
+
+impl TestPeer {
+    fn new(freq: f64, amplitude: f64) -> Self {
+        TestPeer {
+            freq,
+            amplitude,
+            encoder: Encoder::new(
+                RATE,
+                EncoderProfile {
+                    bitrate: Some(64000),
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
+            voice: Voice::new(RATE).unwrap(),
+            downlink: Downlink::new(
+                RATE,
+                EncoderProfile {
+                    bitrate: Some(64000),
+                    ..Default::default()
+                },
+                111,
+            )
+            .unwrap(),
+            queue: Mutex::new(JitterQueue::new(0)),
+            speaks: true,
+            volume_percent: 100,
+            received: RefCell::new(Vec::new()),
+        }
+    }
+
+    fn silent() -> Self {
+        Self::new(0.0, 0.0)
+    }
+
+    /// Sends this tick's frame of its tone (or nothing when silent).
+    fn send_frame(&mut self, tick: usize) {
+        if self.amplitude == 0.0 {
+            return;
+        }
+        let pcm = tone(RATE, self.freq, self.amplitude, tick * FRAME, FRAME);
+        let mut packet = [0u8; MAX_OPUS_PACKET];
+        let len = self.encoder.encode(&pcm, &mut packet).unwrap();
+        self.queue
+            .lock()
+            .unwrap()
+            .push(42, tick as u16, &packet[..len], None);
+    }
+
+    /// Decodes everything received, in order, checking the RTP numbering on the way.
+    fn heard(&self) -> Vec<i16> {
+        let mut decoder = Decoder::new(RATE).unwrap();
+        let mut out = Vec::new();
+        let mut pcm = vec![0i16; FRAME * 6];
+        let mut last: Option<(u16, u32, u32)> = None;
+        for packet in self.received.borrow().iter() {
+            let p = rtp::parse(packet, None).unwrap();
+            if let Some((seq, ts, ssrc)) = last {
+                assert_eq!(
+                    p.sequence,
+                    seq.wrapping_add(1),
+                    "continuous sequence numbers"
+                );
+                assert_eq!(p.timestamp, ts.wrapping_add(960), "continuous timestamps");
+                assert_eq!(p.ssrc, ssrc, "one SSRC");
+            }
+            last = Some((p.sequence, p.timestamp, p.ssrc));
+            let n = decoder.decode(p.payload, &mut pcm).unwrap();
+            out.extend_from_slice(&pcm[..n]);
+        }
+        out
+    }
+}
+
+/// Runs `ticks` ticks of a room of `peers`; returns the stats of the last tick.
+fn run(mix: &mut RoomMix, peers: &mut [TestPeer], ticks: std::ops::Range<usize>) -> TickStats {
+    let mut stats = TickStats::default();
+    for tick in ticks {
+        for p in peers.iter_mut() {
+            p.send_frame(tick);
+        }
+        let mut members: Vec<Member> = peers
+            .iter_mut()
+            .map(|p| {
+                let p: &mut TestPeer = p;
+                let sink: *const TestPeer = p;
+                Member {
+                    voice: &mut p.voice,
+                    downlink: &mut p.downlink,
+                    queue: &p.queue,
+                    speaks: p.speaks,
+                    listens: true,
+                    volume_percent: p.volume_percent,
+                    // The sink only reads `received` (a RefCell), never the fields borrowed above.
+                    sink: unsafe { &*sink },
+                }
+            })
+            .collect();
+        stats = mix.tick(&mut members);
+    }
+    stats
+}
+
+/// Levels of the given tones in the second half of what `peer` heard.
+fn levels(peer: &TestPeer, freqs: &[f64]) -> Vec<f64> {
+    let heard = peer.heard();
+    let tail = &heard[heard.len() / 2..];
+    freqs.iter().map(|&f| goertzel_db(tail, RATE, f)).collect()
+}
+
+#[test]
+fn every_listener_hears_everyone_but_themselves() {
+    let mut mix = RoomMix::new(RATE);
+    let mut peers = vec![
+        TestPeer::new(440.0, 8000.0),
+        TestPeer::new(1000.0, 8000.0),
+        TestPeer::new(2000.0, 8000.0),
+    ];
+    run(&mut mix, &mut peers, 0..100);
+    let freqs = [440.0, 1000.0, 2000.0];
+    for (i, peer) in peers.iter().enumerate() {
+        let l = levels(peer, &freqs);
+        for (j, level) in l.iter().enumerate() {
+            if i == j {
+                assert!(
+                    *level < -50.0,
+                    "peer {i} hears itself at {level:.1} dB: {l:?}"
+                );
+            } else {
+                assert!(
+                    *level > -16.0 && *level < -10.0,
+                    "peer {i} hears peer {j} at {level:.1} dB: {l:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_muted_are_not_heard_but_hear() {
+    let mut mix = RoomMix::new(RATE);
+    let mut peers = vec![
+        TestPeer::new(440.0, 8000.0),
+        TestPeer::new(1000.0, 8000.0),
+        TestPeer::new(2000.0, 8000.0),
+    ];
+    peers[2].speaks = false;
+    run(&mut mix, &mut peers, 0..100);
+    let freqs = [440.0, 1000.0, 2000.0];
+    let a = levels(&peers[0], &freqs);
+    let c = levels(&peers[2], &freqs);
+    assert!(a[2] < -50.0, "muted C is not heard: {a:?}");
+    assert!(c[0] > -16.0 && c[1] > -16.0, "muted C hears A and B: {c:?}");
+}
+
+#[test]
+fn volume_scales_a_voice_in_everyone_elses_mix() {
+    let mut mix = RoomMix::new(RATE);
+    let mut peers = vec![
+        TestPeer::new(440.0, 8000.0),
+        TestPeer::new(1000.0, 8000.0),
+        TestPeer::silent(),
+    ];
+    peers[1].volume_percent = 50;
+    run(&mut mix, &mut peers, 0..100);
+    let l = levels(&peers[2], &[440.0, 1000.0]);
+    let difference = l[0] - l[1];
+    assert!(
+        (difference - 6.02).abs() < 1.0,
+        "50% volume is -6 dB: {l:?}"
+    );
+    // And B still does not hear itself: the subtraction uses the scaled contribution.
+    assert!(levels(&peers[1], &[1000.0])[0] < -50.0);
+}
+
+#[test]
+fn two_full_scale_voices_never_wrap_around() {
+    let mut mix = RoomMix::new(RATE);
+    let mut peers = vec![
+        TestPeer::new(440.0, 32767.0),
+        TestPeer::new(1000.0, 32767.0),
+        TestPeer::silent(),
+    ];
+    run(&mut mix, &mut peers, 0..150);
+    let heard = peers[2].heard();
+    let tail = &heard[heard.len() / 2..];
+    let t440 = goertzel_db(tail, RATE, 440.0);
+    let t1000 = goertzel_db(tail, RATE, 1000.0);
+    assert!(
+        t440 > -10.0 && t1000 > -10.0,
+        "both tones, limited: {t440:.1} {t1000:.1}"
+    );
+    // A wrapped or clipped sum would spray intermodulation and harmonics around.
+    for product in [120.0, 560.0, 880.0, 1440.0, 1560.0, 2000.0, 2440.0, 3000.0] {
+        let p = goertzel_db(tail, RATE, product);
+        assert!(
+            p < t440 - 35.0,
+            "{product} Hz at {p:.1} dB next to tones at {t440:.1} dB"
+        );
+    }
+    assert!(
+        tail.iter().all(|s| s.unsigned_abs() < 32767),
+        "no sample pinned at full scale"
+    );
+}
+
+#[test]
+fn listeners_share_one_encode_and_talkers_get_their_own() {
+    let mut mix = RoomMix::new(RATE);
+    let mut peers = vec![
+        TestPeer::new(440.0, 8000.0),
+        TestPeer::silent(),
+        TestPeer::silent(),
+        TestPeer::silent(),
+    ];
+    let stats = run(&mut mix, &mut peers, 0..50);
+    assert_eq!(
+        stats,
+        TickStats {
+            speakers: 1,
+            private_encodes: 1,
+            shared_encodes: 1
+        }
+    );
+    // The three listeners were sent the same payload in their own RTP streams.
+    let last: Vec<Vec<u8>> = peers[1..]
+        .iter()
+        .map(|p| p.received.borrow().last().unwrap().clone())
+        .collect();
+    let payloads: Vec<&[u8]> = last.iter().map(|p| &p[12..]).collect();
+    assert!(payloads.windows(2).all(|w| w[0] == w[1]));
+    let ssrcs: Vec<u32> = last
+        .iter()
+        .map(|p| rtp::parse(p, None).unwrap().ssrc)
+        .collect();
+    assert!(ssrcs[0] != ssrcs[1] && ssrcs[1] != ssrcs[2]);
+    for listener in &peers[1..] {
+        assert!(levels(listener, &[440.0])[0] > -16.0);
+    }
+}
+
+#[test]
+fn a_talker_alone_is_still_sent_a_stream_of_silence() {
+    let mut mix = RoomMix::new(RATE);
+    let mut peers = vec![TestPeer::new(440.0, 8000.0), TestPeer::new(1000.0, 8000.0)];
+    peers[1].speaks = false;
+    run(&mut mix, &mut peers, 0..100);
+    assert_eq!(peers[0].received.borrow().len(), 100, "a packet every tick");
+    let heard = peers[0].heard();
+    assert!(
+        rms_db(&heard[heard.len() / 2..]) < -80.0,
+        "and it is silence"
+    );
+}
