@@ -1,9 +1,12 @@
-//! Opus through audiopus: mono decoders and encoders at a room's rate, with the knobs a
-//! participant can turn (complexity, bitrate, FEC, expected loss).
+//! Opus at a room's rate: the decoder (through audiopus), the encoder profile a participant
+//! can turn (complexity, bitrate, FEC, expected loss), and the shared constants. The encoder
+//! itself lives in encoder.rs.
 
-use audiopus::coder::{Decoder as OpusDecoder, Encoder as OpusEncoder, GenericCtl};
+use audiopus::coder::{Decoder as OpusDecoder, GenericCtl};
 use audiopus::packet::Packet;
-use audiopus::{Application, Bitrate, Channels, MutSignals, SampleRate};
+use audiopus::{Channels, MutSignals, SampleRate};
+
+pub use crate::encoder::Encoder;
 use std::fmt;
 
 /// The sampling rates a room may use.
@@ -112,62 +115,6 @@ impl Default for EncoderProfile {
             fec: false,
             expected_loss: 0,
         }
-    }
-}
-
-pub struct Encoder {
-    inner: OpusEncoder,
-    profile: EncoderProfile,
-    rate: u32,
-}
-
-impl Encoder {
-    pub fn new(rate: u32, profile: EncoderProfile) -> Result<Self, CodecError> {
-        let inner = OpusEncoder::new(sample_rate(rate)?, Channels::Mono, Application::Voip)?;
-        let mut encoder = Encoder {
-            inner,
-            profile,
-            rate,
-        };
-        encoder.apply(profile)?;
-        Ok(encoder)
-    }
-
-    pub fn rate(&self) -> u32 {
-        self.rate
-    }
-
-    pub fn profile(&self) -> EncoderProfile {
-        self.profile
-    }
-
-    /// Changes the profile in place; the stream continues without a reset.
-    pub fn apply(&mut self, profile: EncoderProfile) -> Result<(), CodecError> {
-        self.inner.set_complexity(profile.complexity.min(10))?;
-        self.inner.set_bitrate(match profile.bitrate {
-            Some(bits) => Bitrate::BitsPerSecond(bits.clamp(500, 512_000) as i32),
-            None => Bitrate::Auto,
-        })?;
-        self.inner.set_inband_fec(profile.fec)?;
-        self.inner
-            .set_packet_loss_perc(profile.expected_loss.min(100))?;
-        self.profile = profile;
-        Ok(())
-    }
-
-    /// Encodes one frame of `pcm` into `out`; returns the packet's length.
-    pub fn encode(&mut self, pcm: &[i16], out: &mut [u8]) -> Result<usize, CodecError> {
-        Ok(self.inner.encode(pcm, out)?)
-    }
-
-    /// Makes the next frames independent of the previous ones, so that a decoder which was
-    /// following another stream can pick this one up without a glitch.
-    pub fn set_prediction_disabled(&mut self, disabled: bool) -> Result<(), CodecError> {
-        Ok(self.inner.set_prediction_disabled(disabled)?)
-    }
-
-    pub fn reset(&mut self) {
-        let _ = self.inner.reset_state();
     }
 }
 

@@ -19,6 +19,8 @@ pub struct Downlink {
     packet: Vec<u8>,
     /// Whether the last packet came from this listener's own encoder.
     pub private_last_tick: bool,
+    /// The room tick in which this listener was last sent the shared stream.
+    shared_at: Option<u64>,
 }
 
 impl Downlink {
@@ -35,6 +37,7 @@ impl Downlink {
             pcm: vec![0; frame],
             packet: vec![0; RTP_HEADER_LEN + MAX_OPUS_PACKET],
             private_last_tick: false,
+            shared_at: None,
         })
     }
 
@@ -48,6 +51,7 @@ impl Downlink {
             self.mix = vec![0; frame];
             self.pcm = vec![0; frame];
         }
+        self.shared_at = None;
         Ok(())
     }
 
@@ -77,11 +81,27 @@ impl Downlink {
         Ok(self.finish(len))
     }
 
-    /// Wraps a payload encoded for many listeners in this listener's RTP header.
-    pub fn wrap_shared(&mut self, payload: &[u8]) -> &[u8] {
+    /// Wraps a payload encoded for many listeners (in room tick `tick`) in this listener's
+    /// RTP header.
+    pub fn wrap_shared(&mut self, payload: &[u8], tick: u64) -> &[u8] {
         self.packet[RTP_HEADER_LEN..RTP_HEADER_LEN + payload.len()].copy_from_slice(payload);
         self.private_last_tick = false;
+        self.shared_at = Some(tick);
         self.finish(payload.len())
+    }
+
+    /// Whether this listener was sent the shared stream in room tick `tick`.
+    pub fn was_shared_at(&self, tick: u64) -> bool {
+        self.shared_at == Some(tick)
+    }
+
+    /// Takes over from the shared stream this listener has been hearing: its own encoder,
+    /// silence gate and limiter continue exactly where the shared ones are, so the listener's
+    /// decoder cannot tell that the stream changed.
+    pub fn continue_from(&mut self, encoder: &Encoder, gate: &SilenceGate, limiter_gain: f32) {
+        self.encoder.copy_state_from(encoder);
+        self.gate = gate.clone();
+        self.limiter.set_gain(limiter_gain);
     }
 
     /// Keeps the RTP clock running through a tick in which nothing is sent.
@@ -93,10 +113,5 @@ impl Downlink {
         self.stream
             .next_header(&mut self.packet[..RTP_HEADER_LEN], self.payload_type);
         &self.packet[..RTP_HEADER_LEN + payload_len]
-    }
-
-    /// Forgets the private encoder's history, e.g. before it takes over from a shared stream.
-    pub fn encoder_mut(&mut self) -> &mut Encoder {
-        &mut self.encoder
     }
 }

@@ -22,6 +22,8 @@ pub struct ArchiveFinished {
     pub sampling_rate: u32,
     /// Set when writing stopped early on a disk error; the file holds what was written.
     pub error: Option<String>,
+    /// Frames of the mix that never reached the file because the disk fell behind.
+    pub dropped_frames: u64,
 }
 
 impl ArchiveFinished {
@@ -38,6 +40,10 @@ impl ArchiveFinished {
         if let Some(error) = &self.error {
             data["incomplete"] = json!(true);
             data["error"] = json!(error);
+        }
+        if self.dropped_frames > 0 {
+            data["incomplete"] = json!(true);
+            data["dropped_frames"] = json!(self.dropped_frames);
         }
         json!({"plugin": PLUGIN_PACKAGE, "event": "archive-finished", "data": data})
     }
@@ -139,6 +145,7 @@ mod tests {
             duration_ms: 2000,
             sampling_rate: 16000,
             error: None,
+            dropped_frames: 0,
         }
     }
 
@@ -154,6 +161,18 @@ mod tests {
         );
         assert_eq!(v["data"]["duration_ms"], 2000);
         assert!(v["data"].get("incomplete").is_none());
+        let dropped = ArchiveFinished {
+            dropped_frames: 3,
+            ..sample()
+        }
+        .to_json();
+        assert_eq!(
+            (
+                dropped["data"]["incomplete"].clone(),
+                dropped["data"]["dropped_frames"].clone()
+            ),
+            (json!(true), json!(3))
+        );
     }
 
     #[test]

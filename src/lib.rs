@@ -4,7 +4,7 @@
 //!
 //! Map: `ffi` (C boundary) → `requests` (dispatch) → `room_requests` / `participant_requests`
 //! → `rooms`, `room`, `participant`, `session`; media: `rtp`, `jitter`, `voice` (decode side),
-//! `mixer`, `limiter`, `downlink` and `silence` (encode side), `codec`, `plain_rtp`; threads:
+//! `mixer`, `limiter`, `downlink`, `silence` and `encoder` (encode side), `codec`, `plain_rtp`; threads:
 //! `mixers`, `recorder`, `outbox`; files: `names`, `jobs`; plumbing: `host`, `config`, `body`,
 //! `errors`, `notices`, `jsep`, `talk`, `sync`.
 
@@ -14,6 +14,7 @@ pub mod body;
 pub mod codec;
 pub mod config;
 pub mod downlink;
+pub mod encoder;
 pub mod errors;
 pub mod ffi;
 pub mod jitter;

@@ -25,6 +25,11 @@ impl Limiter {
         self.gain
     }
 
+    /// Takes over another limiter's gain (a listener switching to its own stream).
+    pub fn set_gain(&mut self, gain: f32) {
+        self.gain = gain.clamp(0.0, 1.0);
+    }
+
     /// Writes `input` limited into `out` (same length). Returns true when the output is all
     /// zeros, which lets encoders send a cached silent frame.
     pub fn process(&mut self, input: &[i32], out: &mut [i16]) -> bool {

@@ -105,7 +105,25 @@ impl RoomMix {
             }
             self.spoke.push(spoke);
         }
+        let full_gain_before = self.full_limiter.gain();
         self.full_silent = self.full_limiter.process(&self.total, &mut self.full);
+
+        // A listener who starts talking leaves the shared stream: its own encoder takes over
+        // from the shared one as it stood after the last tick, so the switch is seamless.
+        let previous = self.tick - 1;
+        for (m, &spoke) in members.iter_mut().zip(&self.spoke) {
+            if spoke && m.listens && m.downlink.was_shared_at(previous) {
+                let profile = m.downlink.profile;
+                if let Some(stream) = self
+                    .shared
+                    .iter()
+                    .find(|s| s.profile == profile && s.encoded_at == previous)
+                {
+                    m.downlink
+                        .continue_from(&stream.encoder, &stream.gate, full_gain_before);
+                }
+            }
+        }
 
         for (m, &spoke) in members.iter_mut().zip(&self.spoke) {
             if !m.listens {
@@ -132,13 +150,22 @@ impl RoomMix {
                     self.full_silent,
                     &mut stats,
                 ) {
-                    Ok(payload) => Ok(m.downlink.wrap_shared(payload)),
+                    Ok(payload) => Ok(m.downlink.wrap_shared(payload, self.tick)),
                     Err(e) => Err(e),
                 }
             };
             match packet {
                 Ok(packet) => m.sink.send(packet),
-                Err(_) => self.codec_errors += 1,
+                Err(error) => {
+                    self.codec_errors += 1;
+                    if self.codec_errors.is_power_of_two() {
+                        crate::log!(
+                            Error,
+                            "Mixer: encoding failed ({error}); {} failures so far in this room",
+                            self.codec_errors
+                        );
+                    }
+                }
             }
         }
         // Streams no listener has used for a while are dropped.

@@ -20,6 +20,9 @@ struct TestPeer {
     queue: Mutex<JitterQueue>,
     speaks: bool,
     volume_percent: u32,
+    /// Ticks in which this peer talks; outside them it sends packets flagged silent (level
+    /// 127), as a browser does when its user stops talking. `None`: always as constructed.
+    talks_in: Option<fn(usize) -> bool>,
     received: RefCell<Vec<Vec<u8>>>,
 }
 
@@ -55,6 +58,7 @@ impl TestPeer {
             queue: Mutex::new(JitterQueue::new(0)),
             speaks: true,
             volume_percent: 100,
+            talks_in: None,
             received: RefCell::new(Vec::new()),
         }
     }
@@ -65,16 +69,23 @@ impl TestPeer {
 
     /// Sends this tick's frame of its tone (or nothing when silent).
     fn send_frame(&mut self, tick: usize) {
-        if self.amplitude == 0.0 {
-            return;
-        }
-        let pcm = tone(RATE, self.freq, self.amplitude, tick * FRAME, FRAME);
+        let talking = match self.talks_in {
+            Some(talks) => talks(tick),
+            None if self.amplitude == 0.0 => return,
+            None => true,
+        };
+        let pcm = if talking {
+            tone(RATE, self.freq, self.amplitude, tick * FRAME, FRAME)
+        } else {
+            vec![0; FRAME]
+        };
+        let level = if talking { 30 } else { rtp::SILENT_AUDIO_LEVEL };
         let mut packet = [0u8; MAX_OPUS_PACKET];
         let len = self.encoder.encode(&pcm, &mut packet).unwrap();
         self.queue
             .lock()
             .unwrap()
-            .push(42, tick as u16, &packet[..len], None);
+            .push(42, tick as u16, &packet[..len], Some(level));
     }
 
     /// Decodes everything received, in order, checking the RTP numbering on the way.
@@ -280,5 +291,112 @@ fn a_talker_alone_is_still_sent_a_stream_of_silence() {
     assert!(
         rms_db(&heard[heard.len() / 2..]) < -80.0,
         "and it is silence"
+    );
+}
+
+/// Level of `freq` in one frame and how far below it everything else is (both in dB): the tone
+/// is fitted by least squares and the rest is what a click or gap would leave.
+fn tone_and_residual_db(frame: &[i16], freq: f64) -> (f64, f64) {
+    let w = 2.0 * std::f64::consts::PI * freq / RATE as f64;
+    let (mut ss, mut cc, mut sc, mut xs, mut xc) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for (n, &x) in frame.iter().enumerate() {
+        let (s, c, x) = ((w * n as f64).sin(), (w * n as f64).cos(), x as f64);
+        ss += s * s;
+        cc += c * c;
+        sc += s * c;
+        xs += x * s;
+        xc += x * c;
+    }
+    let det = ss * cc - sc * sc;
+    let (a, b) = ((xs * cc - xc * sc) / det, (xc * ss - xs * sc) / det);
+    let (mut tone_energy, mut rest_energy) = (0.0, 0.0);
+    for (n, &x) in frame.iter().enumerate() {
+        let fit = a * (w * n as f64).sin() + b * (w * n as f64).cos();
+        tone_energy += fit * fit;
+        rest_energy += (x as f64 - fit).powi(2);
+    }
+    let level = 10.0
+        * (tone_energy / frame.len() as f64 / (32768.0f64 * 32768.0 / 2.0))
+            .max(1e-20)
+            .log10();
+    (
+        level,
+        10.0 * (rest_energy / tone_energy.max(1e-9)).max(1e-20).log10(),
+    )
+}
+
+#[test]
+fn a_listener_moving_between_its_own_stream_and_the_shared_one_hears_no_gap_or_click() {
+    // A talks all along; B talks in bursts and sends packets flagged silent in between; C only
+    // listens. B hears A's tone throughout, from its own stream while it talks and from the
+    // shared stream while it does not.
+    let mut mix = RoomMix::new(RATE);
+    let mut peers = vec![
+        TestPeer::new(440.0, 8000.0),
+        TestPeer::new(1000.0, 8000.0),
+        TestPeer::silent(),
+    ];
+    peers[1].talks_in = Some(|tick| (tick / 40) % 2 == 0);
+    // What participants get by default (libopus picks the bitrate), where a careless switch
+    // is audible.
+    for peer in &mut peers {
+        peer.downlink = Downlink::new(RATE, EncoderProfile::default(), 111).unwrap();
+    }
+    let mut sources = Vec::new();
+    for tick in 0..240 {
+        run(&mut mix, &mut peers, tick..tick + 1);
+        sources.push(if peers[1].downlink.private_last_tick {
+            'P'
+        } else {
+            'S'
+        });
+    }
+    let switches = sources.windows(2).filter(|w| w[0] != w[1]).count();
+    assert!(
+        switches >= 5,
+        "B moved between streams: {}",
+        sources.iter().collect::<String>()
+    );
+
+    let heard = peers[1].heard();
+    let frames: Vec<(f64, f64)> = heard
+        .chunks(FRAME)
+        .skip(10)
+        .map(|f| tone_and_residual_db(f, 440.0))
+        .collect();
+    let mut levels: Vec<f64> = frames.iter().map(|f| f.0).collect();
+    levels.sort_by(f64::total_cmp);
+    let median = levels[levels.len() / 2];
+    let mut report = String::new();
+    let mut bad_frames = Vec::new();
+    for (i, (level, residual)) in frames.iter().enumerate() {
+        let tick = i + 10;
+        if (level - median).abs() > 3.0 || *residual > -20.0 {
+            bad_frames.push(tick);
+            report += &format!(
+                "tick {tick} ({}): tone {level:.1} dB (median {median:.1}), rest {residual:.1} dB\n",
+                sources[tick.min(sources.len() - 1)]
+            );
+        }
+    }
+    if std::env::var_os("AUDIOROOM_TEST_REPORT").is_some() {
+        for (i, (level, residual)) in frames.iter().enumerate() {
+            eprintln!(
+                "{} {} {level:.1} {residual:.1}",
+                i + 10,
+                sources[(i + 10).min(sources.len() - 1)]
+            );
+        }
+    }
+    // Not one frame with a gap or a click: the listener's own encoder takes over from the
+    // shared one (and the shared one tolerates the way back).
+    assert!(
+        bad_frames.is_empty(),
+        "{} disturbed frames over {switches} switches:\n{report}",
+        bad_frames.len()
+    );
+    assert!(
+        frames.iter().all(|f| f.0 > median - 6.0),
+        "a frame lost the tone:\n{report}"
     );
 }

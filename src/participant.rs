@@ -186,6 +186,13 @@ impl Participant {
         Ok(())
     }
 
+    /// Ends talking (mute, leave): returns whether the participant was talking.
+    pub fn stop_talking(&self) -> bool {
+        let was = self.talking.swap(false, Relaxed);
+        self.media().talk = TalkDetector::default();
+        was
+    }
+
     pub fn reset_decoder(&self) {
         lock(&self.queue).reset();
         self.media().voice.reset();
@@ -195,14 +202,16 @@ impl Participant {
         self.media().downlink.payload_type = payload_type;
     }
 
-    /// Asks Janus to close the PeerConnection, when there is one (plain-RTP and signalling-only
-    /// participants have none).
-    pub fn close_peer_connection(&self) {
-        if matches!(self.transport, Transport::WebRtc)
-            && self.is_setup()
-            && !self.detached.load(Relaxed)
-        {
-            self.handle.close_pc();
+    /// Ends the participant's media (kicked, or its room destroyed): Janus closes the
+    /// PeerConnection, when there is one; a plain-RTP socket is closed.
+    pub fn close_media(&self) {
+        match &self.transport {
+            Transport::WebRtc => {
+                if self.is_setup() && !self.detached.load(Relaxed) {
+                    self.handle.close_pc();
+                }
+            }
+            Transport::PlainRtp(link) => link.close(),
         }
     }
 

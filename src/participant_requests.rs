@@ -51,10 +51,11 @@ pub fn join(session: &Session, body: &Body, offer: Option<Offer>) -> ApiResult<A
         volume_percent: 100,
         prebuffer: room.settings().default_prebuffer,
         profile: EncoderProfile {
-            fec: offer
-                .map(|o| o.fec)
-                .or(plain.as_ref().map(|p| p.fec))
-                .unwrap_or(false),
+            // A WebRTC participant joining again keeps what its PeerConnection negotiated.
+            fec: match &plain {
+                Some(request) => request.fec,
+                None => offer.or(session.offer()).is_some_and(|o| o.fec),
+            },
             ..EncoderProfile::default()
         },
     };
@@ -129,6 +130,9 @@ pub fn configure(session: &Session, body: &Body, offer: Option<Offer>) -> ApiRes
     if let Some(offer) = offer {
         accept_offer(session, &participant, offer);
     }
+    if settings.muted {
+        room.quieten(&participant).send();
+    }
     let event =
         json!({"audioroom": "event", "id": room.id, "participants": [participant.describe()]});
     room.notify(Some(&participant), &event).send();
@@ -185,22 +189,34 @@ pub fn change_room(session: &Session, body: &Body, offer: Option<Offer>) -> ApiR
     if let Some(offer) = offer {
         settings.profile.fec = offer.fec;
     }
+    let old_user_id = participant.user_id();
+    let old_settings = participant.settings();
     if let Some(notices) = old_room.remove(&participant) {
         notices.send();
     }
-    participant.set_user_id(user_id);
-    participant
-        .move_to_rate(room.sampling_rate)
-        .map_err(libopus)?;
-    participant.apply(&settings).map_err(libopus)?;
-    if let Some(offer) = offer {
-        accept_offer(session, &participant, offer);
-    }
-    let (others, notices) = room.add(&participant, plugin)?;
+    let moved = move_into(session, &participant, &room, user_id, &settings, offer);
+    let (others, notices) = match moved {
+        Ok(joined) => joined,
+        Err(error) => {
+            // Back where it was, rather than in no room at all.
+            let back = move_into(
+                session,
+                &participant,
+                &old_room,
+                old_user_id,
+                &old_settings,
+                None,
+            );
+            if let Ok((_, notices)) = back {
+                notices.send();
+            }
+            return Err(error);
+        }
+    };
     notices.send();
     plugin.notify_handlers(
         Some(&session.handle),
-        json!({"event": "left", "id": old_room.id, "userid": user_id}),
+        json!({"event": "left", "id": old_room.id, "userid": old_user_id}),
     );
     plugin.notify_handlers(
         Some(&session.handle),
@@ -243,6 +259,26 @@ pub fn leave_room(session: &Session, participant: &Arc<Participant>) {
     if matches!(participant.transport, Transport::PlainRtp(_)) {
         session.set_participant(None);
     }
+}
+
+/// Puts a participant who is in no room into `room` with these settings.
+fn move_into(
+    session: &Session,
+    participant: &Arc<Participant>,
+    room: &Arc<Room>,
+    user_id: u64,
+    settings: &Settings,
+    offer: Option<Offer>,
+) -> ApiResult<(Vec<Value>, crate::notices::Notices)> {
+    participant.set_user_id(user_id);
+    participant
+        .move_to_rate(room.sampling_rate)
+        .map_err(libopus)?;
+    participant.apply(settings).map_err(libopus)?;
+    if let Some(offer) = offer {
+        accept_offer(session, participant, offer);
+    }
+    room.add(participant, &session.plugin)
 }
 
 fn joined(session: &Session) -> ApiResult<(Arc<Participant>, Arc<Room>)> {

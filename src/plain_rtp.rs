@@ -5,9 +5,11 @@
 
 use crate::participant::Participant;
 use crate::rtp;
+use crate::sync::lock;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Mutex;
 
 /// What the participant asked for in `join`'s `rtp` object.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,7 +22,8 @@ pub struct PlainRtpRequest {
 }
 
 pub struct PlainRtpLink {
-    socket: UdpSocket,
+    /// `None` once closed (kicked, or its room destroyed): the port is free again.
+    socket: Mutex<Option<UdpSocket>>,
     pub local: SocketAddr,
     pub remote: SocketAddr,
     pub payload_type: u8,
@@ -46,7 +49,7 @@ impl PlainRtpLink {
                     socket.set_nonblocking(true)?;
                     return Ok(PlainRtpLink {
                         local: socket.local_addr()?,
-                        socket,
+                        socket: Mutex::new(Some(socket)),
                         remote: request.remote,
                         payload_type: request.payload_type,
                         audio_level_ext: request.audio_level_ext,
@@ -60,7 +63,14 @@ impl PlainRtpLink {
 
     pub fn send(&self, packet: &[u8]) {
         // A full socket buffer drops the packet, as the network would.
-        let _ = self.socket.send_to(packet, self.remote);
+        if let Some(socket) = lock(&self.socket).as_ref() {
+            let _ = socket.send_to(packet, self.remote);
+        }
+    }
+
+    /// Closes the socket, as a PeerConnection is closed.
+    pub fn close(&self) {
+        lock(&self.socket).take();
     }
 
     /// Reads every datagram waiting and queues the valid ones for `participant`; returns
@@ -68,7 +78,11 @@ impl PlainRtpLink {
     pub fn receive_into(&self, participant: &Participant) -> bool {
         let mut buf = [0u8; 1600];
         let mut any = false;
-        while let Ok((len, _from)) = self.socket.recv_from(&mut buf) {
+        let socket = lock(&self.socket);
+        let Some(socket) = socket.as_ref() else {
+            return false;
+        };
+        while let Ok((len, _from)) = socket.recv_from(&mut buf) {
             match rtp::parse(&buf[..len], self.audio_level_ext) {
                 Ok(p) if p.payload_type == self.payload_type && !p.payload.is_empty() => {
                     participant.receive(p.ssrc, p.sequence, p.payload, p.audio_level);

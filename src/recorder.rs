@@ -48,6 +48,8 @@ enum Message {
     Finish {
         id: u64,
         opening: Option<Box<Opening>>,
+        /// Frames of this recording dropped because the disk fell behind.
+        dropped_frames: u64,
     },
     Stop,
 }
@@ -98,6 +100,7 @@ impl Recorder {
                 time_us: unix_time_us(),
             })),
             dropped: self.dropped.clone(),
+            dropped_here: 0,
         }
     }
 
@@ -121,6 +124,7 @@ pub struct RecordingHandle {
     sender: SyncSender<Message>,
     opening: Option<Box<Opening>>,
     dropped: Arc<AtomicU64>,
+    dropped_here: u64,
 }
 
 impl RecordingHandle {
@@ -139,6 +143,7 @@ impl RecordingHandle {
             Ok(()) => {}
             Err(TrySendError::Full(Message::Samples { opening, .. })) => {
                 self.opening = opening;
+                self.dropped_here += 1;
                 let dropped = self.dropped.fetch_add(1, Relaxed) + 1;
                 if dropped.is_power_of_two() {
                     log!(
@@ -157,6 +162,7 @@ impl RecordingHandle {
         let _ = self.sender.send(Message::Finish {
             id: self.id,
             opening: self.opening,
+            dropped_frames: self.dropped_here,
         });
     }
 }
@@ -214,9 +220,13 @@ impl Worker {
                         self.write(id, opening, &pcm);
                         true
                     }
-                    Message::Finish { id, opening } => {
+                    Message::Finish {
+                        id,
+                        opening,
+                        dropped_frames,
+                    } => {
                         self.open_if_new(id, opening);
-                        self.finish(id);
+                        self.finish(id, dropped_frames);
                         true
                     }
                     Message::Stop => false,
@@ -232,7 +242,7 @@ impl Worker {
         }
         let ids: Vec<u64> = self.files.keys().copied().collect();
         for id in ids {
-            self.finish(id);
+            self.finish(id, 0);
         }
     }
 
@@ -332,7 +342,7 @@ impl Worker {
         }
     }
 
-    fn finish(&mut self, id: u64) {
+    fn finish(&mut self, id: u64, dropped_frames: u64) {
         let Some(Some(mut archive)) = self.files.remove(&id) else {
             return;
         };
@@ -370,6 +380,7 @@ impl Worker {
             duration_ms: archive.samples * 1000 / archive.rate.max(1) as u64,
             sampling_rate: archive.rate,
             error: archive.error.clone(),
+            dropped_frames,
         };
         let event = finished.to_json();
         match write_job(&self.job_path, &self.job_pattern, &event) {

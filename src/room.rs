@@ -168,12 +168,27 @@ impl Room {
             .position(|p| std::ptr::eq(&**p, participant))?;
         state.participants.remove(at);
         participant.set_room(None);
-        participant.talking.store(false, Relaxed);
-        let mut notices = Notices::new();
+        let mut notices = self.stopped_talking(participant, &state.participants);
         let leaving =
             json!({"audioroom": "event", "id": self.id, "leaving": participant.user_id()});
         notices.add_to_all(&state.participants, None, &leaving);
         Some(notices)
+    }
+
+    /// A participant who goes quiet for a reason other than silence (mute, leaving) stops
+    /// talking at once; with `audiolevel_event` the room hears it.
+    pub fn quieten(&self, participant: &Participant) -> Notices {
+        let state = self.state();
+        self.stopped_talking(participant, &state.participants)
+    }
+
+    fn stopped_talking(&self, participant: &Participant, audience: &[Arc<Participant>]) -> Notices {
+        let mut notices = Notices::new();
+        if participant.stop_talking() && self.settings().audiolevel_event {
+            let event = json!({"audioroom": "stopped-talking", "id": self.id, "userid": participant.user_id()});
+            notices.add_to_all(audience, None, &event);
+        }
+        notices
     }
 
     /// Marks the room destroyed and empties it; returns who was in it and the recording to

@@ -133,7 +133,7 @@ pub fn destroy(plugin: &Plugin, body: &Body) -> ApiResult<Value> {
     notices.add_to_all(&participants, None, &event);
     notices.send();
     for p in &participants {
-        p.close_peer_connection();
+        p.close_media();
     }
     if let Some(recording) = recording {
         recording.finish();
@@ -176,7 +176,7 @@ pub fn kick(plugin: &Plugin, body: &Body) -> ApiResult<Value> {
         notices.append(leaving);
     }
     notices.send();
-    target.close_peer_connection();
+    target.close_media();
     Ok(json!({"audioroom": "success"}))
 }
 
@@ -185,6 +185,9 @@ pub fn set_muted(plugin: &Plugin, body: &Body, muted: bool) -> ApiResult<Value> 
     let (room, target) = moderated_target(plugin, body)?;
     if target.muted.swap(muted, Relaxed) != muted {
         target.reset_decoder();
+        if muted {
+            room.quieten(&target).send();
+        }
         let event =
             json!({"audioroom": "event", "id": room.id, "participants": [target.describe()]});
         room.notify(None, &event).send();

@@ -7,6 +7,7 @@ use crate::codec::{frame_samples, CodecError, Encoder, EncoderProfile, MAX_OPUS_
 /// Silent frames still encoded before the cached frame takes over.
 const ENCODED_SILENT_FRAMES: u32 = 2;
 
+#[derive(Clone)]
 pub struct SilenceGate {
     cached: Vec<u8>,
     silent_run: u32,
