@@ -58,6 +58,13 @@ impl ApiError {
         Self::new(ErrorCode::NoSuchRoom, format!("No such room ({id})"))
     }
 
+    pub fn id_exists(user_id: u64) -> Self {
+        Self::new(
+            ErrorCode::IdExists,
+            format!("User ID {user_id} already exists"),
+        )
+    }
+
     pub fn not_joined() -> Self {
         Self::new(ErrorCode::NotJoined, "Not in a room (join first)")
     }

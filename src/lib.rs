@@ -5,7 +5,7 @@
 //! Map: `ffi` (C boundary) → `requests` (dispatch) → `room_requests` / `participant_requests`
 //! → `rooms`, `room`, `participant`, `session`; media: `rtp`, `jitter`, `voice` (decode side),
 //! `mixer`, `limiter`, `downlink`, `silence` and `encoder` (encode side), `codec`, `plain_rtp`; threads:
-//! `mixers`, `recorder`, `outbox`; files: `names`, `jobs`; plumbing: `host`, `config`, `body`,
+//! `mixers` (with `tick_stats`), `recorder`, `outbox`; files: `names`, `jobs`; plumbing: `host`, `config`, `body`,
 //! `errors`, `notices`, `jsep`, `talk`, `sync`.
 
 pub mod host;
@@ -40,4 +40,5 @@ pub mod session;
 pub mod silence;
 pub mod sync;
 pub mod talk;
+pub mod tick_stats;
 pub mod voice;

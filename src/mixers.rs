@@ -7,6 +7,8 @@ use crate::log;
 use crate::outbox::Outbox;
 use crate::room::Room;
 use crate::sync::lock;
+use crate::tick_stats::TickStats;
+use serde_json::{json, Value};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex};
@@ -25,6 +27,7 @@ struct Shared {
     rooms: AtomicUsize,
     /// Ticks that started later than a whole period after their deadline.
     late_ticks: AtomicU64,
+    timing: TickStats,
 }
 
 pub struct MixerPool {
@@ -41,6 +44,7 @@ impl MixerPool {
                 stop: AtomicBool::new(false),
                 rooms: AtomicUsize::new(0),
                 late_ticks: AtomicU64::new(0),
+                timing: TickStats::default(),
             });
             let thread = {
                 let (shared, outbox) = (shared.clone(), outbox.clone());
@@ -67,11 +71,19 @@ impl MixerPool {
         shared.wake.notify_one();
     }
 
-    pub fn late_ticks(&self) -> u64 {
-        self.workers
+    /// Per thread: rooms ticked, ticks later than a period, and the last minute's timing.
+    pub fn describe(&self) -> Value {
+        let threads: Vec<Value> = self
+            .workers
             .iter()
-            .map(|(s, _)| s.late_ticks.load(Relaxed))
-            .sum()
+            .map(|(s, _)| {
+                let mut v = s.timing.describe();
+                v["rooms"] = json!(s.rooms.load(Relaxed));
+                v["late_ticks"] = json!(s.late_ticks.load(Relaxed));
+                v
+            })
+            .collect();
+        json!({"threads": threads})
     }
 
     /// Stops every thread after its current tick and waits for them.
@@ -118,6 +130,7 @@ fn run(shared: &Shared, outbox: &Outbox) {
                 deadline = now;
             }
         }
+        let started = Instant::now();
         rooms.retain(|room| {
             let keep = catch_unwind(AssertUnwindSafe(|| room.tick(outbox))).unwrap_or_else(|_| {
                 log!(
@@ -133,6 +146,10 @@ fn run(shared: &Shared, outbox: &Outbox) {
             }
             keep
         });
+        shared.timing.record(
+            started.saturating_duration_since(deadline),
+            started.elapsed(),
+        );
         deadline += TICK;
     }
 }

@@ -35,16 +35,7 @@ pub fn join(session: &Session, body: &Body, offer: Option<Offer>) -> ApiResult<A
     if plain.is_some() && offer.is_some() {
         return Err(ApiError::invalid("rtp", "absent when an SDP offer is sent"));
     }
-    let user_id = match body.opt_user_id("userid")? {
-        Some(id) if room.find(id).is_some() => {
-            return Err(ApiError::new(
-                ErrorCode::IdExists,
-                format!("User ID {id} already exists"),
-            ))
-        }
-        Some(id) => id,
-        None => unused_user_id(&room),
-    };
+    let user_id = choose_user_id(body, &room, None)?;
     let base = Settings {
         display: None,
         muted: false,
@@ -163,25 +154,10 @@ pub fn change_room(session: &Session, body: &Body, offer: Option<Offer>) -> ApiR
             "absent in changeroom (the RTP link stays)",
         ));
     }
-    if matches!(participant.transport, Transport::PlainRtp(_))
-        && !room.settings().allow_rtp_participants
-    {
-        return Err(ApiError::new(
-            ErrorCode::Unauthorized,
-            format!("Room {} does not allow plain RTP participants", room.id),
-        ));
+    if matches!(participant.transport, Transport::PlainRtp(_)) {
+        check_rtp_allowed(&room)?;
     }
-    let user_id = match body.opt_user_id("userid")? {
-        Some(id) if room.find(id).is_some() => {
-            return Err(ApiError::new(
-                ErrorCode::IdExists,
-                format!("User ID {id} already exists"),
-            ))
-        }
-        Some(id) => id,
-        None if room.find(participant.user_id()).is_none() => participant.user_id(),
-        None => unused_user_id(&room),
-    };
+    let user_id = choose_user_id(body, &room, Some(participant.user_id()))?;
     let mut base = participant.settings();
     base.muted = false;
     base.prebuffer = room.settings().default_prebuffer;
@@ -325,6 +301,29 @@ fn libopus(e: crate::codec::CodecError) -> ApiError {
     ApiError::new(ErrorCode::LibopusError, e.to_string())
 }
 
+/// The `userid` asked for (490 when taken), else `preferred` when free in `room`, else a
+/// random unused one.
+fn choose_user_id(body: &Body, room: &Room, preferred: Option<u64>) -> ApiResult<u64> {
+    match body.opt_user_id("userid")? {
+        Some(id) if room.find(id).is_some() => Err(ApiError::id_exists(id)),
+        Some(id) => Ok(id),
+        None => Ok(preferred
+            .filter(|id| room.find(*id).is_none())
+            .unwrap_or_else(|| unused_user_id(room))),
+    }
+}
+
+fn check_rtp_allowed(room: &Room) -> ApiResult<()> {
+    if room.settings().allow_rtp_participants {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            format!("Room {} does not allow plain RTP participants", room.id),
+        ))
+    }
+}
+
 fn unused_user_id(room: &Room) -> u64 {
     loop {
         let id = rand::random::<u64>() % MAX_SAFE_INTEGER + 1;
@@ -366,12 +365,7 @@ fn plain_rtp_request(body: &Body, room: &Room) -> ApiResult<Option<PlainRtpReque
     let Some(rtp) = body.opt_object("rtp")? else {
         return Ok(None);
     };
-    if !room.settings().allow_rtp_participants {
-        return Err(ApiError::new(
-            ErrorCode::Unauthorized,
-            format!("Room {} does not allow plain RTP participants", room.id),
-        ));
-    }
+    check_rtp_allowed(room)?;
     let rtp = Body::new(rtp)?;
     let ip: IpAddr = rtp
         .string("ip")

@@ -8,7 +8,7 @@ use crate::participant_requests::{self as own, AsyncReply};
 use crate::plugin::Plugin;
 use crate::room_requests::{self as rooms, Caller};
 use crate::session::Session;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const ASYNC_REQUESTS: [&str; 4] = ["join", "configure", "changeroom", "leave"];
 
@@ -84,8 +84,23 @@ fn synchronous(plugin: &Plugin, body: &Body, request: &str, caller: Caller) -> A
         "kick" => rooms::kick(plugin, body),
         "mute" => rooms::set_muted(plugin, body, true),
         "unmute" => rooms::set_muted(plugin, body, false),
+        "stats" if caller == Caller::Admin => Ok(stats(plugin)),
         other => Err(unknown(other)),
     }
+}
+
+/// What an operator watches (Admin API only): rooms, participants, how punctual the mixer
+/// threads are, and whether the recorder keeps up with the disk.
+fn stats(plugin: &Plugin) -> Value {
+    let rooms = plugin.rooms.all();
+    let participants: usize = rooms.iter().map(|r| r.participants().len()).sum();
+    json!({
+        "audioroom": "success",
+        "rooms": rooms.len(),
+        "participants": participants,
+        "mixer": plugin.mixers.describe(),
+        "recorder": {"dropped_frames": plugin.recorder.dropped_frames()},
+    })
 }
 
 fn unknown(request: &str) -> ApiError {

@@ -4,7 +4,7 @@
 //! and recording), then a participant's own locks. `mix` is held by the mixer thread for the
 //! length of a tick and by nobody else, so requests never wait for mixing.
 
-use crate::errors::{ApiError, ApiResult, ErrorCode};
+use crate::errors::{ApiError, ApiResult};
 use crate::mixer::{Member, RoomMix};
 use crate::notices::Notices;
 use crate::outbox::Outbox;
@@ -134,10 +134,7 @@ impl Room {
         }
         let user_id = participant.user_id();
         if state.participants.iter().any(|p| p.user_id() == user_id) {
-            return Err(ApiError::new(
-                ErrorCode::IdExists,
-                format!("User ID {user_id} already exists"),
-            ));
+            return Err(ApiError::id_exists(user_id));
         }
         let others: Vec<Value> = state.participants.iter().map(|p| p.describe()).collect();
         let joined =

@@ -2,7 +2,8 @@
 # Every test of the project, from a fresh checkout (root, Debian): installs what is missing,
 # builds, then runs the Rust unit tests and the C ABI check (make check), the end-to-end
 # tests against the real Janus with WebRTC peers (make check-e2e, in a private network
-# namespace), and tester.py's own tests. Set AUDIOROOM_DISTCHECK=1 to add `make distcheck`.
+# namespace), tester.py's own tests and a few seconds of the benchmark (packets must flow).
+# Set AUDIOROOM_DISTCHECK=1 to add `make distcheck`.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here/.."
@@ -11,8 +12,8 @@ export PATH="$PATH:$HOME/.cargo/bin"
 plugin="$("$here/build.sh")"
 echo "== make check (cargo test, C ABI check)"
 make -C build check
-echo "== tester.py tests"
-python3 -m pytest -q -p no:cacheprovider test/test_tester.py
+echo "== tester.py tests and the benchmark's smoke run"
+python3 -m pytest -q -p no:cacheprovider test/test_tester.py test/bench/test_bench_smoke.py
 echo "== end-to-end tests against Janus $(janus --version 2>/dev/null | sed -n 's/Janus version: .*(\(.*\))/\1/p')"
 AUDIOROOM_PLUGIN="$plugin" python3 -m pytest -q -p no:cacheprovider test/e2e
 if [ -n "${AUDIOROOM_DISTCHECK:-}" ]; then

@@ -1,0 +1,1038 @@
+#!/usr/bin/env python3
+"""Janus CPU benchmark: janus.plugin.cm.audioroom against Janus's AudioBridge.
+
+Run it through test/bench/run.sh, which builds what it needs; test/bench/README.md explains
+what is measured and how to read the numbers. This file:
+
+* starts Debian's Janus once, with both plugins and only the HTTP transport, all on 127.0.0.1;
+* for every scenario (R rooms × P participants, T of them talking), runs the same load against
+  each plugin in turn, alternating which goes first: rooms at 48 kHz, plain-RTP participants
+  joined with the same Opus complexity (`quality`), driven by the `loadgen` cargo example, and
+  Janus's CPU (utime+stime of all its threads, /proc/<pid>/stat) read at the start and end of
+  a steady-state window after a warm-up; rooms are destroyed between runs;
+* measures the codec floor of each scenario in the same run (the `mixer_bench` example,
+  libopus only) and the mixer alone (same example, no Janus);
+* prints the table and writes results/latest.{md,json,png}; a full run also refreshes the
+  figures in test/bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import queue
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+OURS = "janus.plugin.cm.audioroom"
+AB = "janus.plugin.audiobridge"
+LABEL = {OURS: "audioroom", AB: "AudioBridge"}
+STOCK_PLUGINS = Path(os.environ.get("JANUS_PLUGINS_DIR", "/usr/lib/x86_64-linux-gnu/janus/plugins"))
+STOCK_TRANSPORTS = Path(os.environ.get("JANUS_TRANSPORTS_DIR", "/usr/lib/x86_64-linux-gnu/janus/transports"))
+ADMIN_SECRET = "bench"  # Admin API on loopback only, for our plugin's stats
+LOOPBACK = "127.0.0.1"
+RATE = 48000
+OUR_PORTS = "41000-41999"
+AB_PORTS = "42000-43998"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Scenario:
+    key: str
+    name: str
+    rooms: int
+    size: int  # participants per room
+    talkers: int  # talkers per room
+
+    @property
+    def participants(self) -> int:
+        return self.rooms * self.size
+
+    @property
+    def empty(self) -> bool:
+        return self.size == 0
+
+
+SCENARIOS = [
+    Scenario("1x2", "1×2/1", 1, 2, 1),
+    Scenario("1x10", "1×10/2", 1, 10, 2),
+    Scenario("1x30", "1×30/3", 1, 30, 3),
+    Scenario("10x3", "10×3/1", 10, 3, 1),
+    Scenario("1x100", "1×100/3", 1, 100, 3),
+    Scenario("empty", "1,000 empty rooms", 1000, 0, 0),
+]
+SMOKE = Scenario("smoke", "smoke 1×3/1", 1, 3, 1)
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Janus process
+
+
+def proc_cpu(pid: int) -> tuple[float, int]:
+    """(utime+stime of every thread, in seconds; number of threads) of a process."""
+    with open(f"/proc/{pid}/stat") as f:
+        data = f.read()
+    fields = data[data.rindex(")") + 2:].split()
+    # fields[0] is field 3 (state): utime is field 14, stime 15, num_threads 20.
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK, int(fields[17])
+
+
+def machine_times() -> tuple[int, int]:
+    """(steal, total) jiffies of all CPUs from /proc/stat: time the hypervisor gave elsewhere."""
+    with open("/proc/stat") as f:
+        values = [int(x) for x in f.readline().split()[1:]]
+    return (values[7] if len(values) > 7 else 0), sum(values[:8])
+
+
+def steal_percent(before: tuple[int, int], after: tuple[int, int]) -> float:
+    total = after[1] - before[1]
+    return 100.0 * (after[0] - before[0]) / total if total > 0 else 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+class Janus:
+    """Debian's Janus with both plugins and the HTTP transport, in a private folder."""
+
+    def __init__(self, workdir: Path, plugin_so: Path, debug_level: int):
+        self.dir = workdir
+        self.plugin_so = plugin_so
+        self.debug_level = debug_level
+        self.proc: subprocess.Popen | None = None
+        self.log_path = workdir / "janus.log"
+        self.log_offset = 0
+        self.starts = 0
+
+    def write_config(self) -> None:
+        d = self.dir
+        for sub in ("conf", "plugins", "transports", "events", "loggers", "recordings", "jobs"):
+            (d / sub).mkdir(parents=True, exist_ok=True)
+        # A copy, so that a rebuild during the run does not swap the library under Janus.
+        shutil.copy2(self.plugin_so, d / "plugins" / "libjanus_audioroom.so")
+        link = d / "plugins" / "libjanus_audiobridge.so"
+        if not link.exists():
+            link.symlink_to(STOCK_PLUGINS / "libjanus_audiobridge.so")
+        link = d / "transports" / "libjanus_http.so"
+        if not link.exists():
+            link.symlink_to(STOCK_TRANSPORTS / "libjanus_http.so")
+        self.port = free_port()
+        self.admin_port = free_port()
+        (d / "conf" / "janus.jcfg").write_text(f"""general: {{
+	configs_folder = "{d}/conf"
+	plugins_folder = "{d}/plugins"
+	transports_folder = "{d}/transports"
+	events_folder = "{d}/events"
+	loggers_folder = "{d}/loggers"
+	debug_level = {self.debug_level}
+	session_timeout = 0
+	admin_secret = "{ADMIN_SECRET}"
+}}
+nat: {{
+	ice_ignore_list = "vmnet"
+}}
+""")
+        (d / "conf" / "janus.transport.http.jcfg").write_text(f"""general: {{
+	json = "plain"
+	base_path = "/janus"
+	http = true
+	port = {self.port}
+	ip = "{LOOPBACK}"
+	https = false
+}}
+admin: {{
+	admin_base_path = "/admin"
+	admin_http = true
+	admin_port = {self.admin_port}
+	admin_ip = "{LOOPBACK}"
+}}
+""")
+        (d / "conf" / "janus.plugin.cm.audioroom.jcfg").write_text(self.our_config())
+        (d / "conf" / "janus.plugin.audiobridge.jcfg").write_text(self.ab_config())
+
+    def our_config(self) -> str:
+        return f"""general: {{
+	local_ip = "{LOOPBACK}"
+	rtp_port_range = "{OUR_PORTS}"
+	archive_path = "{self.dir}/recordings"
+	job_path = "{self.dir}/jobs"
+	recording_enabled = false
+}}
+"""
+
+    def ab_config(self) -> str:
+        return f"""general: {{
+	local_ip = "{LOOPBACK}"
+	rtp_port_range = "{AB_PORTS}"
+}}
+"""
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}/janus"
+
+    def our_stats(self) -> dict | None:
+        """Our plugin's `stats` (Admin API): how punctual its mixer threads were."""
+        try:
+            r = requests.post(f"http://{LOOPBACK}:{self.admin_port}/admin", timeout=5, json={
+                "janus": "message_plugin", "transaction": "stats", "admin_secret": ADMIN_SECRET,
+                "plugin": OURS, "request": {"request": "stats"}})
+            return r.json().get("response")
+        except (requests.RequestException, ValueError):
+            return None
+
+    def start(self) -> None:
+        self.write_config()
+        self.starts += 1
+        logf = open(self.dir / "janus.stdout", "ab")
+        self.proc = subprocess.Popen(
+            ["janus", "-C", str(self.dir / "conf" / "janus.jcfg"), "-F", str(self.dir / "conf"),
+             "-N", "-o", "-D", "-L", str(self.log_path)],
+            stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"Janus exited at start:\n{self.log_tail()}")
+            try:
+                info = requests.get(f"{self.url}/info", timeout=1).json()
+                plugins = info.get("plugins", {})
+                missing = [p for p in (OURS, AB) if p not in plugins]
+                if missing:
+                    raise RuntimeError(f"Janus did not load {missing}:\n{self.log_tail()}")
+                self.info = info
+                return
+            except requests.RequestException:
+                time.sleep(0.2)
+        raise RuntimeError(f"Janus did not answer:\n{self.log_tail()}")
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def cpu(self) -> tuple[float, int]:
+        return proc_cpu(self.pid)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def new_log(self) -> list[str]:
+        """Log lines written since the last call."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self.log_offset)
+                data = f.read()
+                self.log_offset = f.tell()
+        except OSError:
+            return []
+        return data.decode(errors="replace").splitlines()
+
+
+def log_problems(lines: list[str]) -> dict:
+    """Errors and warnings in Janus log lines, counted, with a few distinct examples."""
+    out = {"errors": 0, "warnings": 0, "examples": []}
+    seen = set()
+    for line in lines:
+        if "[ERR]" in line or "[FATAL]" in line:
+            out["errors"] += 1
+        elif "[WARN]" in line:
+            out["warnings"] += 1
+        else:
+            continue
+        text = re.sub(r"^\[[^\]]*\d\] ", "", line)  # timestamp
+        key = re.sub(r"\d+", "N", text)
+        if key not in seen and len(out["examples"]) < 6:
+            seen.add(key)
+            out["examples"].append(text[:200])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Janus HTTP API
+
+
+class JanusError(RuntimeError):
+    pass
+
+
+class Session:
+    """One Janus session over HTTP, with a long-poll thread collecting events."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.http = requests.Session()
+        r = self._post(url, {"janus": "create"})
+        self.id = r["data"]["id"]
+        self.surl = f"{url}/{self.id}"
+        self.waiting: dict[str, queue.Queue] = {}
+        self.lock = threading.Lock()
+        self.closed = False
+        self.events_seen = 0
+        self.handles: list[int] = []
+        self.poller = threading.Thread(target=self._poll, daemon=True)
+        self.poller.start()
+
+    def _post(self, url: str, body: dict, http=None) -> dict:
+        body = dict(body, transaction=body.get("transaction") or uuid.uuid4().hex)
+        r = (http or self.http).post(url, json=body, timeout=30).json()
+        if r.get("janus") == "error":
+            raise JanusError(f"{body}: {r['error']}")
+        return r
+
+    def _poll(self) -> None:
+        http = requests.Session()
+        while not self.closed:
+            try:
+                r = http.get(f"{self.surl}?maxev=100", timeout=40).json()
+            except (requests.RequestException, ValueError):
+                if self.closed:
+                    return
+                time.sleep(0.1)
+                continue
+            for ev in r if isinstance(r, list) else [r]:
+                self.events_seen += 1
+                tx = ev.get("transaction")
+                with self.lock:
+                    q = self.waiting.get(tx) if tx else None
+                if q is not None and ev.get("janus") == "event":
+                    q.put(ev)
+
+    def attach(self, plugin: str) -> int:
+        handle = self._post(self.surl, {"janus": "attach", "plugin": plugin})["data"]["id"]
+        self.handles.append(handle)
+        return handle
+
+    def request(self, handle: int, body: dict) -> dict:
+        """A synchronous plugin request: the plugin's reply (plugindata.data)."""
+        r = self._post(f"{self.surl}/{handle}", {"janus": "message", "body": body})
+        if r.get("janus") != "success":
+            raise JanusError(f"{body}: unexpected {r}")
+        return r["plugindata"]["data"]
+
+    def send_async(self, handle: int, body: dict) -> queue.Queue:
+        tx = uuid.uuid4().hex
+        q: queue.Queue = queue.Queue()
+        with self.lock:
+            self.waiting[tx] = q
+        r = self._post(f"{self.surl}/{handle}", {"janus": "message", "body": body, "transaction": tx})
+        if r.get("janus") == "success":  # answered at once (an error, usually)
+            q.put({"plugindata": r["plugindata"]})
+        return q
+
+    @staticmethod
+    def wait(q: queue.Queue, timeout: float = 20) -> dict:
+        return q.get(timeout=timeout)["plugindata"]["data"]
+
+    def close(self) -> None:
+        """Detaches every handle (their `detached` events end the long poll in flight), waits
+        for the poller, then destroys the session: no poll reaches Janus after the session is
+        gone (which Janus would log as an error)."""
+        self.closed = True
+        for handle in self.handles:
+            try:
+                self._post(f"{self.surl}/{handle}", {"janus": "detach"})
+            except (requests.RequestException, JanusError):
+                pass
+        self.poller.join(45)
+        try:
+            self._post(self.surl, {"janus": "destroy"})
+        except (requests.RequestException, JanusError):
+            pass
+
+
+# ---------------------------------------------------------------------------------------------
+# The two plugins' vocabularies
+
+
+def room_name(plugin: str, scenario: Scenario, r: int):
+    if plugin == OURS:
+        return f"bench-{scenario.key}-{r}"
+    return 100000 + r
+
+
+def create_body(plugin: str, room, rtp: bool) -> dict:
+    if plugin == OURS:
+        body = {"request": "create", "id": room, "sampling": RATE, "record": False}
+    else:
+        body = {"request": "create", "room": room, "sampling_rate": RATE, "record": False}
+    if rtp:
+        body["allow_rtp_participants"] = True
+    return body
+
+
+def destroy_body(plugin: str, room) -> dict:
+    return {"request": "destroy", ("id" if plugin == OURS else "room"): room}
+
+
+def join_body(plugin: str, room, index: int, quality: int, port: int) -> dict:
+    body = {
+        "request": "join",
+        ("id" if plugin == OURS else "room"): room,
+        "display": f"p{index}",
+        "quality": quality,
+        "rtp": {"ip": LOOPBACK, "port": port, "payload_type": 111, "audiolevel_ext": 1},
+    }
+    return body
+
+
+def check_reply(plugin: str, data: dict, kind: str) -> None:
+    key = "audioroom" if plugin == OURS else "audiobridge"
+    if data.get(key) != kind:
+        raise JanusError(f"{LABEL[plugin]}: expected {kind}, got {data}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs
+
+
+class LineReader:
+    def __init__(self, stream):
+        self.q: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream):
+        for line in stream:
+            self.q.put(line.rstrip("\n"))
+        self.q.put(None)
+
+    def get(self, timeout: float) -> str:
+        line = self.q.get(timeout=timeout)
+        if line is None:
+            raise RuntimeError("loadgen exited")
+        return line
+
+
+def run_load(janus: Janus, plugin: str, sc: Scenario, args) -> dict:
+    """One plugin, one scenario with participants: returns the measurements."""
+    janus.new_log()
+    lg = None
+    session = admin = None
+    rooms = [room_name(plugin, sc, r) for r in range(sc.rooms)]
+    result: dict = {"plugin": plugin, "scenario": sc.key}
+    try:
+        session = Session(janus.url)
+        admin = session.attach(plugin)
+        for room in rooms:
+            check_reply(plugin, session.request(admin, create_body(plugin, room, True)), "created")
+        lg = subprocess.Popen(
+            realtime_prefix() + [str(args.loadgen), "--talkers", str(sc.rooms * sc.talkers), "--warmup", str(args.warmup),
+             "--window", str(args.window), "--ext-id", "1"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        out = LineReader(lg.stdout)
+        port = int(out.get(60).split()[1])
+        t0 = time.monotonic()
+        pending = []
+        for r, room in enumerate(rooms):
+            for i in range(sc.size):
+                h = session.attach(plugin)
+                talker = r * sc.talkers + i if i < sc.talkers else -1
+                q = session.send_async(h, join_body(plugin, room, r * sc.size + i, args.quality, port))
+                pending.append((talker, q))
+        lines = []
+        for talker, q in pending:
+            data = Session.wait(q)
+            check_reply(plugin, data, "joined")
+            rtp = data.get("rtp")
+            if not rtp:
+                raise JanusError(f"{LABEL[plugin]}: join without rtp in the answer: {data}")
+            lines.append(f"p {talker} {rtp['ip']} {rtp['port']}\n")
+        result["join_s"] = time.monotonic() - t0
+        lg.stdin.write("".join(lines) + "go\n")
+        lg.stdin.flush()
+        line = out.get(args.warmup + 60)
+        assert line == "window-start", line
+        cpu0, threads0 = janus.cpu()
+        m0 = machine_times()
+        w0 = time.monotonic()
+        line = out.get(args.window + 30)
+        cpu1, threads1 = janus.cpu()
+        if plugin == OURS:
+            result["mixer_stats"] = janus.our_stats()
+        w1 = time.monotonic()
+        result["steal_percent"] = steal_percent(m0, machine_times())
+        assert line == "window-end", line
+        load = json.loads(out.get(30))
+        window = w1 - w0
+        cpu = cpu1 - cpu0
+        result.update({
+            "window_s": window,
+            "janus_cpu_s": cpu,
+            "janus_threads": threads1,
+            "cpu_s_per_participant_s": cpu / (sc.participants * window),
+            "core_percent": 100 * cpu / window,
+            "load": load,
+        })
+    except Exception as e:  # reported, never hidden
+        result["error"] = f"{type(e).__name__}: {e}"
+        log(f"    !! {LABEL[plugin]} {sc.name}: {result['error']}")
+    finally:
+        if lg and "error" in result and lg.poll() is None:
+            lg.kill()
+        if janus.alive() and admin is not None:
+            for room in rooms:
+                try:
+                    session.request(admin, destroy_body(plugin, room))
+                except Exception as e:  # noqa: BLE001
+                    result.setdefault("teardown_errors", []).append(str(e))
+        if session is not None and janus.alive():
+            session.close()
+        if lg:
+            try:
+                lg.stdin.close()
+                lg.wait(10)
+            except (OSError, subprocess.TimeoutExpired):
+                lg.kill()
+                lg.wait()
+        time.sleep(args.settle)
+        result["log"] = log_problems(janus.new_log())
+        if not janus.alive():
+            result["crashed"] = True
+            result.setdefault("error", "Janus died")
+            result["log_tail"] = janus.log_tail()
+    return result
+
+
+def realtime_prefix() -> list[str]:
+    """SCHED_FIFO for the load generator when we may (root): a saturated Janus then cannot
+    delay its sends or its receive timestamps. It sleeps in ppoll (10-30 % of a core at 100 participants)."""
+    if os.geteuid() == 0 and shutil.which("chrt"):
+        return ["chrt", "-f", "10"]
+    return []
+
+
+def run_empty(janus: Janus, plugin: str, sc: Scenario, args) -> dict:
+    janus.new_log()
+    session = admin = None
+    rooms = [room_name(plugin, sc, r) for r in range(sc.rooms)]
+    result: dict = {"plugin": plugin, "scenario": sc.key}
+    try:
+        session = Session(janus.url)
+        admin = session.attach(plugin)
+        t0 = time.monotonic()
+        for room in rooms:
+            check_reply(plugin, session.request(admin, create_body(plugin, room, False)), "created")
+        result["create_s"] = time.monotonic() - t0
+        time.sleep(args.warmup)
+        cpu0, _ = janus.cpu()
+        m0 = machine_times()
+        w0 = time.monotonic()
+        time.sleep(args.window)
+        cpu1, threads = janus.cpu()
+        w1 = time.monotonic()
+        result["steal_percent"] = steal_percent(m0, machine_times())
+        result.update({
+            "window_s": w1 - w0,
+            "janus_cpu_s": cpu1 - cpu0,
+            "janus_threads": threads,
+            "core_percent": 100 * (cpu1 - cpu0) / (w1 - w0),
+        })
+    except Exception as e:  # noqa: BLE001
+        result["error"] = f"{type(e).__name__}: {e}"
+        log(f"    !! {LABEL[plugin]} {sc.name}: {result['error']}")
+    finally:
+        if janus.alive() and admin is not None:
+            t0 = time.monotonic()
+            for room in rooms:
+                try:
+                    session.request(admin, destroy_body(plugin, room))
+                except Exception as e:  # noqa: BLE001
+                    result.setdefault("teardown_errors", []).append(str(e))
+                    break
+            result["destroy_s"] = time.monotonic() - t0
+        if session is not None and janus.alive():
+            session.close()
+        time.sleep(args.settle)
+        result["log"] = log_problems(janus.new_log())
+        if not janus.alive():
+            result["crashed"] = True
+            result.setdefault("error", "Janus died")
+            result["log_tail"] = janus.log_tail()
+    return result
+
+
+def idle(janus: Janus, seconds: float) -> dict:
+    cpu0, threads = janus.cpu()
+    w0 = time.monotonic()
+    time.sleep(seconds)
+    cpu1, _ = janus.cpu()
+    w1 = time.monotonic()
+    return {"window_s": w1 - w0, "janus_cpu_s": cpu1 - cpu0, "janus_threads": threads,
+            "core_percent": 100 * (cpu1 - cpu0) / (w1 - w0)}
+
+
+
+
+def mixer_timing(stats: dict | None) -> str:
+    """The busiest mixer thread's wake-up lateness and work time, p99, from our `stats`."""
+    threads = [t for t in ((stats or {}).get("mixer") or {}).get("threads", []) if t.get("ticks")]
+    if not threads:
+        return "–"
+    busiest = max(threads, key=lambda t: t["work_us"]["p50"] or 0)
+    return f"{busiest['lateness_us']['p99'] / 1e3:.1f} / {busiest['work_us']['p99'] / 1e3:.1f}"
+
+def fmt_ms(value) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+def mixer_bench(args, sc: Scenario, floor_only: bool, paced: bool) -> dict:
+    """`mixer_bench` for one room of the scenario. Paced: one tick per 20 ms of real time, as a
+    mixer thread in Janus runs (caches go cold between ticks); otherwise back to back."""
+    ticks = args.paced_ticks if paced else args.floor_ticks
+    cmd = [str(args.mixer_bench), "--json", "-n", str(sc.size), "-t", str(sc.talkers),
+           "--complexity", str(args.quality), "--ticks", str(ticks)]
+    if floor_only:
+        cmd.append("--floor-only")
+    if paced:
+        cmd.append("--paced")
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+
+def fmt_ms(x) -> str:
+    """CPU-seconds as milliseconds, three significant digits (the measurement is not finer)."""
+    return "–" if x is None else f"{x * 1e3:.3g}"
+
+
+def load_cells(r: dict | None) -> tuple[str, str]:
+    if not r or "load" not in r:
+        return ("**error**" if r else "–", "–")
+    ld = r["load"]
+    pps = f"{ld['pps']['mean']:.1f} (min {ld['pps']['min']:.1f})"
+    sp = ld["spacing_ms"]
+    return pps, f"{sp['p50']:.1f} / {sp['p99']:.1f}"
+
+
+def median_of(runs: list[dict], key: str):
+    vals = [r[key] for r in runs if key in r and "error" not in r]
+    return statistics.median(vals) if vals else None
+
+
+def build_table(results: dict, plugins: list[str]) -> list[str]:
+    head = ["scenario", "participants"]
+    for p in plugins:
+        head.append(f"{LABEL[p]} CPU ms / participant-s")
+    if len(plugins) == 2:
+        head.append("ratio AB ÷ ours")
+    for p in plugins:
+        head += [f"{LABEL[p]} pkts/s per participant", f"{LABEL[p]} spacing p50 / p99 ms"]
+    head.append("codec floor ms / participant-s")
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key, entry in results.items():
+        sc = entry["scenario"]
+        cells = [sc["name"], str(sc["rooms"] * sc["size"])]
+        if sc["size"] == 0:
+            vals = {}
+            for p in plugins:
+                v = median_of(entry["runs"].get(p, []), "core_percent")
+                vals[p] = v
+                cells.append("**error**" if v is None else f"{v:.2f} % of a core")
+            if len(plugins) == 2:
+                a, o = vals.get(AB), vals.get(OURS)
+                cells.append(f"{a / o:.0f}" if a and o else ("∞" if a and o == 0 else "–"))
+            for p in plugins:
+                cells += ["–", "–"]
+            cells.append("–")
+        else:
+            vals = {}
+            for p in plugins:
+                v = median_of(entry["runs"].get(p, []), "cpu_s_per_participant_s")
+                vals[p] = v
+                cells.append("**error**" if v is None else fmt_ms(v))
+            if len(plugins) == 2:
+                a, o = vals.get(AB), vals.get(OURS)
+                cells.append(f"{a / o:.2f}" if a and o else "–")
+            for p in plugins:
+                runs = entry["runs"].get(p, [])
+                cells += list(load_cells(runs[-1] if runs else None))
+            fl = entry.get("floor", {}).get("floor_cpu_s_per_participant_s")
+            cells.append(fmt_ms(fl))
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def build_markdown(meta: dict, results: dict, plugins: list[str], idle_run: dict | None) -> str:
+    lines = [f"# Janus benchmark: audioroom vs AudioBridge ({meta['date']})", ""]
+    lines += build_table(results, plugins)
+    lines += [""]
+    lines += [
+        "CPU: Janus process utime+stime (all threads, /proc/<pid>/stat, 10 ms resolution) over "
+        f"the window, ÷ (participants × window). Ratio > 1: AudioBridge uses more CPU. "
+        "Packets/s: mixes received per participant (mean, and the lowest participant); 50 is "
+        "right. Spacing: time between consecutive mix packets at the receiver, all participants "
+        "pooled. Codec floor: libopus alone decoding every talker and encoding talkers+1 mixes "
+        "per 20 ms, same complexity, one tick per 20 ms of real time like a mixer thread, measured in this run "
+        "(`mixer_bench --paced`). "
+        "1,000 empty rooms: Janus CPU in % of one core.",
+        "",
+    ]
+    cores = os.cpu_count() or 1
+    for e in results.values():
+        for p, runs in e["runs"].items():
+            for r in runs:
+                if r.get("core_percent", 0) > 80 * cores:
+                    consequence = ("everything else on the machine was starved meanwhile" if e["scenario"]["size"] == 0
+                                   else "that figure is a lower bound (see packets/s and spacing)")
+                    lines.append(f"**Saturated:** {LABEL[p]} in {e['scenario']['name']} kept Janus at "
+                                 f"{r['core_percent']:.0f} % of one core, of the {100 * cores} % this machine has: "
+                                 f"{consequence}.")
+                    lines.append("")
+    if idle_run:
+        lines.append(f"Janus idle with both plugins loaded and no rooms: {idle_run['core_percent']:.2f} % "
+                     f"of a core ({idle_run['janus_threads']} threads); included in every figure above.")
+        lines.append("")
+    # Details per run.
+    lines += ["## Runs", "",
+              "| scenario | plugin | order | window s | Janus CPU s | % core | threads | join s | loadgen CPU % | "
+              "send late p99 ms | loadgen socket drops | lost | vCPU steal % | audioroom mixer: tick late / work p99 ms | "
+              "Janus log ERR / WARN |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for key, entry in results.items():
+        for p, runs in entry["runs"].items():
+            for r in runs:
+                ld = r.get("load", {})
+                lost = sum(x["lost"] for x in ld.get("per_participant", [])) if ld else "–"
+                lg_cpu = f"{100 * ld['loadgen_cpu_s'] / ld['window_s']:.1f}" if ld else "–"
+                late = f"{ld['send_late_ms']['p99']:.2f}" if ld else "–"
+                err = r.get("error", "")
+                lines.append(
+                    f"| {entry['scenario']['name']} | {LABEL[p]} | {r.get('order', '')} | "
+                    f"{r.get('window_s', 0):.1f} | {r.get('janus_cpu_s', 0):.2f} | "
+                    f"{r.get('core_percent', 0):.2f} | {r.get('janus_threads', '–')} | "
+                    f"{r.get('join_s', r.get('create_s', 0)):.2f} | {lg_cpu} | {late} | "
+                    f"{ld.get('loadgen_socket_drops', '–') if ld else '–'} | {lost} | "
+                    f"{r.get('steal_percent', 0):.1f} | {mixer_timing(r.get('mixer_stats'))} | "
+                    f"{r['log']['errors']} / {r['log']['warnings']}{(' — ' + err) if err else ''} |")
+    problems = [(e["scenario"]["name"], p, r) for e in results.values() for p, runs in e["runs"].items()
+                for r in runs if r["log"]["errors"] or r["log"]["warnings"] or "error" in r]
+    if problems:
+        lines += ["", "Janus log lines at WARN or ERR during the runs:", ""]
+        for name, p, r in problems:
+            for ex in r["log"]["examples"]:
+                lines.append(f"- {name}, {LABEL[p]}: `{ex}`")
+            if "error" in r:
+                lines.append(f"- {name}, {LABEL[p]}: benchmark error: {r['error']}")
+    mixer_rows = [(e["scenario"], e["mixer"], e["floor"]) for e in results.values() if e.get("mixer")]
+    if mixer_rows:
+        lines += ["", "## Mixer only (no Janus): `mixer_bench`", "",
+                  "One room's `RoomMix::tick` fed the same packets, CPU time of the mixing thread, and the codec "
+                  "floor (libopus alone: decode every talker, encode talkers+1 mixes). *Paced*: one tick per 20 ms of "
+                  "real time, as in Janus (the codec floor column of the main table); *back to back*: ticks in a "
+                  "tight loop, warm caches (what callgrind sees). *Spacing, paced*: the time between the ends of "
+                  "consecutive paced ticks, i.e. the packet spacing the mixer alone gets from this machine's timers "
+                  "and scheduler with no Janus and no sockets: the floor for the spacing columns above.", "",
+                  "| room | mixer µs / tick, paced | floor µs / tick, paced | mixer ÷ floor, paced | "
+                  "mixer µs / tick, back to back | floor µs / tick, back to back | mixer ms / participant-s, paced | "
+                  "voices decoded / private encodes / shared encodes per tick | spacing p50 / p99 ms, paced |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for sc, m, p in mixer_rows:
+            lines.append(
+                f"| {sc['size']} participants, {sc['talkers']} talking | {p['mixer_us_per_tick']:.0f} | "
+                f"{p['floor_us_per_tick']:.0f} | {p['mixer_over_floor']:.2f} | {m['mixer_us_per_tick']:.0f} | "
+                f"{m['floor_us_per_tick']:.0f} | {p['mixer_cpu_s_per_participant_s'] * 1e3:.3f} | "
+                f"{m['speakers_per_tick']:.1f} / {m['private_encodes_per_tick']:.1f} / "
+                f"{m['shared_encodes_per_tick']:.1f} | "
+                f"{fmt_ms(p.get('paced_spacing_p50_ms'))} / {fmt_ms(p.get('paced_spacing_p99_ms'))} |")
+    lines += ["", "## Settings", ""]
+    for k, v in meta["settings"].items():
+        lines.append(f"- {k}: {v}")
+    lines += ["", "## Machine", ""]
+    for k, v in meta["machine"].items():
+        lines.append(f"- {k}: {v}")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def build_chart(results: dict, plugins: list[str], idle_run: dict | None, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+    import numpy as np
+
+    loaded = [e for e in results.values() if e["scenario"]["size"] > 0]
+    empty = [e for e in results.values() if e["scenario"]["size"] == 0]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), gridspec_kw={"width_ratios": [3, 1]})
+    ax = axes[0]
+    series = [(LABEL[p], [median_of(e["runs"].get(p, []), "cpu_s_per_participant_s") for e in loaded])
+              for p in plugins]
+    series.append(("codec floor", [e.get("floor", {}).get("floor_cpu_s_per_participant_s") for e in loaded]))
+    colors = {"audioroom": "#2a7ab9", "AudioBridge": "#d9822b", "codec floor": "#888888"}
+    x = np.arange(len(loaded))
+    width = 0.8 / len(series)
+    for i, (name, vals) in enumerate(series):
+        v = [np.nan if a is None else a * 1e3 for a in vals]
+        bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, v, width, label=name, color=colors[name])
+        for b, val in zip(bars, v):
+            if not np.isnan(val):
+                ax.annotate(f"{val:.2g}", (b.get_x() + b.get_width() / 2, val), ha="center", va="bottom",
+                            fontsize=7)
+    ax.set_xticks(x, [e["scenario"]["name"] for e in loaded])
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    shown = [a * 1e3 for _, vals in series for a in vals if a]
+    if shown:
+        ax.set_ylim(min(shown) / 3, max(shown) * 2)
+    ax.set_ylabel("Janus CPU ms per participant-second")
+    ax.set_title("CPU per participant (rooms × participants / talkers)")
+    ax.legend()
+    ax.grid(axis="y", which="both", alpha=0.3)
+    ax = axes[1]
+    if empty:
+        e = empty[0]
+        names, vals = [], []
+        if idle_run:
+            names.append("idle Janus")
+            vals.append(idle_run["core_percent"])
+        for p in plugins:
+            names.append(LABEL[p])
+            v = median_of(e["runs"].get(p, []), "core_percent")
+            vals.append(np.nan if v is None else v)
+        bars = ax.bar(names, vals, color=["#bbbbbb"] * (len(names) - len(plugins)) + [colors[LABEL[p]] for p in plugins])
+        for b, val in zip(bars, vals):
+            ax.annotate(f"{val:.2f}%", (b.get_x() + b.get_width() / 2, val), ha="center", va="bottom", fontsize=8)
+        ax.set_ylabel("Janus CPU, % of one core")
+        ax.set_title("1,000 empty rooms")
+        ax.grid(axis="y", alpha=0.3)
+    else:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def print_summary(results: dict, plugins: list[str]) -> None:
+    print()
+    for row in build_table(results, plugins):
+        print(row)
+    print()
+
+
+def machine_info() -> dict:
+    def sh(cmd):
+        try:
+            return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=10).stdout.strip()
+        except Exception:  # noqa: BLE001
+            return "?"
+    cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
+    return {
+        "CPU": f"{cpu}, {os.cpu_count()} cores",
+        "kernel": platform.release(),
+        "Janus": sh("janus --version 2>/dev/null | head -1"),
+        "libopus": sh("dpkg-query -W -f '${Version}' libopus0 2>/dev/null"),
+        "plugin source": sh(f"git -C {ROOT} describe --always --dirty 2>/dev/null") + " (dirty = uncommitted changes)",
+        "plugin library": "{so}",
+        "load average at start": " ".join(open("/proc/loadavg").read().split()[:3]),
+    }
+
+
+def update_readme(markdown_table: list[str], meta: dict) -> None:
+    readme = HERE / "README.md"
+    if not readme.exists():
+        return
+    text = readme.read_text()
+    start, end = "<!-- latest:begin -->", "<!-- latest:end -->"
+    if start not in text or end not in text:
+        return
+    block = "\n".join([start, "", f"Latest full run ({meta['date']}, {meta['machine']['CPU']}; "
+                       "details in [results/latest.md](results/latest.md)):", ""]
+                      + markdown_table + ["", "![chart](results/latest.png)", "", end])
+    text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
+    readme.write_text(text)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--plugin-so", type=Path, required=True, help="our libjanus_audioroom.so")
+    ap.add_argument("--loadgen", type=Path, required=True)
+    ap.add_argument("--mixer-bench", type=Path, required=True)
+    ap.add_argument("--scenarios", default=",".join(s.key for s in SCENARIOS),
+                    help="comma-separated subset of: " + ", ".join(s.key for s in SCENARIOS))
+    ap.add_argument("--plugins", default="both", choices=["both", "ours", "audiobridge"])
+    ap.add_argument("--warmup", type=float, default=5.0, help="seconds before the window (default 5)")
+    ap.add_argument("--window", type=float, default=20.0, help="measured seconds (default 20)")
+    ap.add_argument("--reps", type=int, default=1, help="runs per plugin and scenario, order alternating (median)")
+    ap.add_argument("--quality", type=int, default=4, help="Opus complexity for both plugins (default 4)")
+    ap.add_argument("--debug-level", type=int, default=4, help="Janus debug level (default 4, info)")
+    ap.add_argument("--settle", type=float, default=2.0, help="seconds between runs")
+    ap.add_argument("--floor-ticks", type=int, default=1000, help="ticks of the back-to-back mixer_bench run")
+    ap.add_argument("--paced-ticks", type=int, default=250,
+                    help="ticks of the real-time-paced mixer_bench run that gives the codec floor (default 250 = 5 s)")
+    ap.add_argument("--no-mixer", action="store_true", help="skip the mixer-only benchmark")
+    ap.add_argument("--out", type=Path, default=HERE / "results")
+    ap.add_argument("--smoke", action="store_true",
+                    help="a few seconds, 1 room × 3 participants on audioroom only; fails unless every "
+                         "participant receives >= 45 packets/s")
+    ap.add_argument("--keep", action="store_true", help="keep Janus's folder (config, log)")
+    args = ap.parse_args()
+
+    if args.smoke:
+        scenarios = [SMOKE]
+        plugins = [OURS]
+        args.warmup = min(args.warmup, 1.5)
+        args.window = min(args.window, 3.0)
+        args.settle = 0.5
+    else:
+        wanted = args.scenarios.split(",")
+        unknown = set(wanted) - {s.key for s in SCENARIOS}
+        if unknown:
+            ap.error(f"unknown scenarios {sorted(unknown)}")
+        scenarios = [s for s in SCENARIOS if s.key in wanted]
+        plugins = {"both": [OURS, AB], "ours": [OURS], "audiobridge": [AB]}[args.plugins]
+    if shutil.which("janus") is None:
+        log("janus is not installed (apt-get install janus)")
+        return 2
+
+    workdir = Path(tempfile.mkdtemp(prefix="audioroom-bench-"))
+    janus = Janus(workdir, args.plugin_so, args.debug_level)
+    started = time.time()
+    machine = machine_info()
+    import hashlib
+    machine["plugin library"] = (f"{args.plugin_so} (sha256 "
+                                 f"{hashlib.sha256(args.plugin_so.read_bytes()).hexdigest()[:16]}…)")
+    meta = {
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "machine": machine,
+        "settings": {
+            "rooms": f"{RATE} Hz mono in both plugins, no recording (audioroom `record: false` and "
+                     "`recording_enabled = false`; AudioBridge `record: false`), plain-RTP participants allowed",
+            "Opus complexity": f"{args.quality} for both (`quality` in every join); both plugins' default is 4; "
+                               "encoder bitrate left to libopus (neither join sets `bitrate`), no FEC",
+            "participants": "plain RTP on 127.0.0.1, payload type 111, RFC 6464 audio level extension id 1; "
+                            "talkers send speech-like Opus (RFC 6464 levels 12-65, median about 27; pauses hold a -63 dBFS noise floor, never level 127), listeners encoded digital silence (level 127); "
+                            "load generator Opus: 32 kbit/s, complexity 10, 20 ms frames, no FEC/DTX; one thread, one socket, "
+                            "participants spread over 20 × 1 ms send slots, "
+                            + ("SCHED_FIFO priority 10" if realtime_prefix() else "normal priority (not root)"),
+            "audioroom config": "local_ip 127.0.0.1, rtp_port_range " + OUR_PORTS +
+                                ", recording_enabled false, mixer_prebuffering 6 (default), mixer_threads 0 (one per core)",
+            "AudioBridge config": f"local_ip 127.0.0.1, rtp_port_range {AB_PORTS}; rooms: default_prebuffering 6, "
+                                  "default_expectedloss 0 (defaults)",
+            "Janus": f"one process with both plugins + HTTP transport only, debug_level {args.debug_level}, "
+                     "no event handlers",
+            "timing": f"warm-up {args.warmup:g} s, window {args.window:g} s, {args.reps} run(s) per plugin, "
+                      "order alternating per scenario",
+        },
+    }
+    results: dict = {}
+    idle_run = None
+    rc = 0
+    try:
+        log(f"Janus in {workdir} (log: {janus.log_path})")
+        janus.start()
+        meta["machine"]["Janus threads at start"] = janus.cpu()[1]
+        if not args.smoke:
+            log("idle Janus (no rooms) ...")
+            idle_run = idle(janus, min(args.window, 10.0))
+        for n, sc in enumerate(scenarios):
+            entry = {"scenario": sc.__dict__, "runs": {p: [] for p in plugins}}
+            results[sc.key] = entry
+            if not sc.empty and not args.smoke:
+                log(f"[{sc.name}] codec floor and mixer alone ...")
+                entry["floor"] = mixer_bench(args, sc, floor_only=args.no_mixer, paced=True)
+                if not args.no_mixer:
+                    entry["mixer"] = mixer_bench(args, sc, floor_only=False, paced=False)
+            for rep in range(args.reps):
+                order = plugins if (n + rep) % 2 == 0 else list(reversed(plugins))
+                for k, plugin in enumerate(order):
+                    log(f"[{sc.name}] {LABEL[plugin]} (run {rep + 1}/{args.reps}) ...")
+                    r = (run_empty if sc.empty else run_load)(janus, plugin, sc, args)
+                    r["order"] = k + 1
+                    entry["runs"][plugin].append(r)
+                    if "load" in r:
+                        ld = r["load"]
+                        log(f"    CPU {r['cpu_s_per_participant_s'] * 1e3:.3f} ms/participant-s "
+                            f"({r['core_percent']:.1f} % core), {ld['pps']['mean']:.1f} pkt/s "
+                            f"(min {ld['pps']['min']:.1f}), spacing p50/p99 {ld['spacing_ms']['p50']:.1f}/"
+                            f"{ld['spacing_ms']['p99']:.1f} ms, log ERR/WARN {r['log']['errors']}/{r['log']['warnings']}")
+                    elif "core_percent" in r:
+                        log(f"    {r['core_percent']:.2f} % of a core, {r['janus_threads']} threads")
+                    if r.get("crashed"):
+                        log("    Janus died; log tail:\n" + r.get("log_tail", ""))
+                        rc = 1
+                        janus.start()
+    finally:
+        janus.stop()
+        meta["machine"]["load average at end"] = " ".join(open("/proc/loadavg").read().split()[:3])
+        meta["duration_s"] = round(time.time() - started)
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            log(f"kept {workdir}")
+
+    if args.smoke:
+        runs = results[SMOKE.key]["runs"][OURS]
+        r = runs[0]
+        if "load" not in r:
+            log(f"smoke: FAILED: {r.get('error')}")
+            return 1
+        worst = r["load"]["pps"]["min"]
+        per = [round(x["pps"], 1) for x in r["load"]["per_participant"]]
+        ok = worst >= 45 and not r.get("crashed")
+        log(f"smoke: packets/s per participant {per}; Janus CPU {r['core_percent']:.1f} % of a core; "
+            f"log ERR/WARN {r['log']['errors']}/{r['log']['warnings']} -> {'ok' if ok else 'FAILED'}")
+        return 0 if ok else 1
+
+    print_summary(results, plugins)
+    args.out.mkdir(parents=True, exist_ok=True)
+    md = build_markdown(meta, results, plugins, idle_run)
+    (args.out / "latest.md").write_text(md)
+    (args.out / "latest.json").write_text(json.dumps(
+        {"meta": meta, "idle": idle_run, "results": results}, indent=1, default=str))
+    build_chart(results, plugins, idle_run, args.out / "latest.png")
+    log(f"wrote {args.out / 'latest.md'}, latest.json, latest.png ({meta['duration_s']} s)")
+    full = {s.key for s in SCENARIOS} <= set(results) and len(plugins) == 2 and args.out == HERE / "results"
+    if full:
+        update_readme(build_table(results, plugins), meta)
+    for e in results.values():
+        for runs in e["runs"].values():
+            if any("error" in r for r in runs):
+                rc = 1
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
