@@ -699,7 +699,6 @@ static void janus_audioroom_hangup_media(janus_plugin_session *handle) {
 	if(g_atomic_int_compare_and_exchange(&session->hangingup, 0, 1)) {
 		/* Like a leave: the room hears it */
 		audioroom_session_hangup_media(session->core);
-		session->sdp_sessid = 0;
 		g_atomic_int_set(&session->hangingup, 0);
 	}
 	janus_refcount_decrease(&session->ref);

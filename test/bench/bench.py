@@ -608,7 +608,8 @@ def mixer_timing(stats: dict | None) -> str:
     busiest = max(threads, key=lambda t: t["work_us"]["p50"] or 0)
     return f"{busiest['lateness_us']['p99'] / 1e3:.1f} / {busiest['work_us']['p99'] / 1e3:.1f}"
 
-def fmt_ms(value) -> str:
+def fmt_plain_ms(value) -> str:
+    """Milliseconds as they come, one decimal."""
     return "–" if value is None else f"{value:.1f}"
 
 def mixer_bench(args, sc: Scenario, floor_only: bool, paced: bool) -> dict:
@@ -772,7 +773,7 @@ def build_markdown(meta: dict, results: dict, plugins: list[str], idle_run: dict
                 f"{m['floor_us_per_tick']:.0f} | {p['mixer_cpu_s_per_participant_s'] * 1e3:.3f} | "
                 f"{m['speakers_per_tick']:.1f} / {m['private_encodes_per_tick']:.1f} / "
                 f"{m['shared_encodes_per_tick']:.1f} | "
-                f"{fmt_ms(p.get('paced_spacing_p50_ms'))} / {fmt_ms(p.get('paced_spacing_p99_ms'))} |")
+                f"{fmt_plain_ms(p.get('paced_spacing_p50_ms'))} / {fmt_plain_ms(p.get('paced_spacing_p99_ms'))} |")
     lines += ["", "## Settings", ""]
     for k, v in meta["settings"].items():
         lines.append(f"- {k}: {v}")
