@@ -112,12 +112,6 @@ impl Encoder {
         self.rate = other.rate;
     }
 
-    /// Makes the next frames independent of the previous ones, so that a decoder which was
-    /// following another stream can pick this one up without a glitch.
-    pub fn set_prediction_disabled(&mut self, disabled: bool) -> Result<(), CodecError> {
-        self.ctl(ffi::OPUS_SET_PREDICTION_DISABLED_REQUEST, disabled as i32)
-    }
-
     /// Forgets the history (settings stay).
     pub fn reset(&mut self) {
         unsafe {

@@ -140,11 +140,6 @@ impl JanusHandle {
         }
     }
 
-    /// The raw pointer, only to compare identities.
-    pub fn as_ptr(&self) -> *mut c_void {
-        self.ptr
-    }
-
     pub fn push_event(
         &self,
         transaction: Option<&str>,

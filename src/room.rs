@@ -105,13 +105,6 @@ impl Room {
         self.state().participants.clone()
     }
 
-    pub fn is_recording(&self) -> bool {
-        matches!(
-            self.state().recording,
-            Recording::Waiting | Recording::Active(_)
-        )
-    }
-
     pub fn find(&self, user_id: u64) -> Option<Arc<Participant>> {
         self.state()
             .participants

@@ -53,14 +53,6 @@ impl Rooms {
         rooms
     }
 
-    pub fn len(&self) -> usize {
-        lock(&self.by_id).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Empties the registry (plugin shutdown); the rooms are returned to be finished.
     pub fn drain(&self) -> Vec<Arc<Room>> {
         lock(&self.by_id).drain().map(|(_, room)| room).collect()

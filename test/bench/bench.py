@@ -521,12 +521,7 @@ def run_load(janus: Janus, plugin: str, sc: Scenario, args) -> dict:
             except (OSError, subprocess.TimeoutExpired):
                 lg.kill()
                 lg.wait()
-        time.sleep(args.settle)
-        result["log"] = log_problems(janus.new_log())
-        if not janus.alive():
-            result["crashed"] = True
-            result.setdefault("error", "Janus died")
-            result["log_tail"] = janus.log_tail()
+        note_janus_after_run(janus, result, args)
     return result
 
 
@@ -579,14 +574,19 @@ def run_empty(janus: Janus, plugin: str, sc: Scenario, args) -> dict:
             result["destroy_s"] = time.monotonic() - t0
         if session is not None and janus.alive():
             session.close()
-        time.sleep(args.settle)
-        result["log"] = log_problems(janus.new_log())
-        if not janus.alive():
-            result["crashed"] = True
-            result.setdefault("error", "Janus died")
-            result["log_tail"] = janus.log_tail()
+        note_janus_after_run(janus, result, args)
     return result
 
+
+
+def note_janus_after_run(janus: Janus, result: dict, args) -> None:
+    """After a run settles: the warnings and errors Janus logged, and whether it is still up."""
+    time.sleep(args.settle)
+    result["log"] = log_problems(janus.new_log())
+    if not janus.alive():
+        result["crashed"] = True
+        result.setdefault("error", "Janus died")
+        result["log_tail"] = janus.log_tail()
 
 def idle(janus: Janus, seconds: float) -> dict:
     cpu0, threads = janus.cpu()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 import pytest
 import requests
@@ -238,3 +239,21 @@ def test_an_unusable_archive_folder_fails_init_with_a_clear_log_line(tmp_path, a
         assert f"archive_path {blocker}/recordings cannot be used" in server.log_text()
     finally:
         server.cleanup()
+
+
+def test_stats_show_rooms_and_mixer_punctuality_to_operators_only(audioroom):
+    h = audioroom.handle()
+    assert h.request({"request": "stats"})["error_code"] == 482
+    h.request({"request": "create", "id": "busy"})
+    h.request({"request": "join", "id": "busy"})
+    audioroom.handle().request({"request": "create", "id": "idle"})
+    time.sleep(1.0)
+    stats = audioroom.admin({"request": "stats"})
+    assert (stats["audioroom"], stats["rooms"], stats["participants"]) == ("success", 2, 1)
+    assert stats["recorder"] == {"dropped_frames": 0}
+    threads = stats["mixer"]["threads"]
+    busy = [t for t in threads if t["rooms"] == 1]
+    assert len(busy) == 1 and sum(t["rooms"] for t in threads) == 1, "the empty room is not ticked"
+    assert 40 <= busy[0]["ticks"] <= 70, busy
+    assert 0 <= busy[0]["lateness_us"]["p50"] <= busy[0]["lateness_us"]["p99"] <= busy[0]["lateness_us"]["max"]
+    assert busy[0]["work_us"]["p50"] < 20_000
