@@ -117,3 +117,7 @@ fn parse(text: &str) -> ApiResult<Value> {
     serde_json::from_str(text)
         .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("JSON error: {e}")))
 }
+
+#[cfg(test)]
+#[path = "requests_tests.rs"]
+mod tests;
