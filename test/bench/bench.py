@@ -440,6 +440,21 @@ class LineReader:
         return line
 
 
+def create_rooms(session, admin, plugin: str, rooms: list, rtp: bool) -> None:
+    for room in rooms:
+        check_reply(plugin, session.request(admin, create_body(plugin, room, rtp)), "created")
+
+
+def destroy_rooms(session, admin, plugin: str, rooms: list, result: dict) -> None:
+    """Teardown: a failure is recorded in the result; after the first one the rest are left to Janus."""
+    for room in rooms:
+        try:
+            session.request(admin, destroy_body(plugin, room))
+        except Exception as e:  # noqa: BLE001
+            result.setdefault("teardown_errors", []).append(str(e))
+            break
+
+
 def run_load(janus: Janus, plugin: str, sc: Scenario, args) -> dict:
     """One plugin, one scenario with participants: returns the measurements."""
     janus.new_log()
@@ -450,8 +465,7 @@ def run_load(janus: Janus, plugin: str, sc: Scenario, args) -> dict:
     try:
         session = Session(janus.url)
         admin = session.attach(plugin)
-        for room in rooms:
-            check_reply(plugin, session.request(admin, create_body(plugin, room, True)), "created")
+        create_rooms(session, admin, plugin, rooms, rtp=True)
         lg = subprocess.Popen(
             realtime_prefix() + [str(args.loadgen), "--talkers", str(sc.rooms * sc.talkers), "--warmup", str(args.warmup),
              "--window", str(args.window), "--ext-id", "1"],
@@ -507,11 +521,7 @@ def run_load(janus: Janus, plugin: str, sc: Scenario, args) -> dict:
         if lg and "error" in result and lg.poll() is None:
             lg.kill()
         if janus.alive() and admin is not None:
-            for room in rooms:
-                try:
-                    session.request(admin, destroy_body(plugin, room))
-                except Exception as e:  # noqa: BLE001
-                    result.setdefault("teardown_errors", []).append(str(e))
+            destroy_rooms(session, admin, plugin, rooms, result)
         if session is not None and janus.alive():
             session.close()
         if lg:
@@ -542,8 +552,7 @@ def run_empty(janus: Janus, plugin: str, sc: Scenario, args) -> dict:
         session = Session(janus.url)
         admin = session.attach(plugin)
         t0 = time.monotonic()
-        for room in rooms:
-            check_reply(plugin, session.request(admin, create_body(plugin, room, False)), "created")
+        create_rooms(session, admin, plugin, rooms, rtp=False)
         result["create_s"] = time.monotonic() - t0
         time.sleep(args.warmup)
         cpu0, _ = janus.cpu()
@@ -565,18 +574,12 @@ def run_empty(janus: Janus, plugin: str, sc: Scenario, args) -> dict:
     finally:
         if janus.alive() and admin is not None:
             t0 = time.monotonic()
-            for room in rooms:
-                try:
-                    session.request(admin, destroy_body(plugin, room))
-                except Exception as e:  # noqa: BLE001
-                    result.setdefault("teardown_errors", []).append(str(e))
-                    break
+            destroy_rooms(session, admin, plugin, rooms, result)
             result["destroy_s"] = time.monotonic() - t0
         if session is not None and janus.alive():
             session.close()
         note_janus_after_run(janus, result, args)
     return result
-
 
 
 def note_janus_after_run(janus: Janus, result: dict, args) -> None:
@@ -587,6 +590,7 @@ def note_janus_after_run(janus: Janus, result: dict, args) -> None:
         result["crashed"] = True
         result.setdefault("error", "Janus died")
         result["log_tail"] = janus.log_tail()
+
 
 def idle(janus: Janus, seconds: float) -> dict:
     cpu0, threads = janus.cpu()
