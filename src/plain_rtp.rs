@@ -109,3 +109,74 @@ pub fn detect_local_ip() -> IpAddr {
         _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::EncoderProfile;
+    use crate::host::JanusHandle;
+    use crate::participant::{Settings, Transport};
+
+    fn listener() -> Participant {
+        let settings = Settings {
+            display: None,
+            muted: false,
+            volume_percent: 100,
+            prebuffer: 0,
+            profile: EncoderProfile::default(),
+        };
+        // No Janus in unit tests: the handle is never called back.
+        let handle = unsafe { JanusHandle::borrow(std::ptr::dangling_mut()) };
+        Participant::new(handle, Transport::WebRtc, 1, &settings, 48_000, 111).unwrap()
+    }
+
+    fn packet(payload_type: u8, sequence: u16) -> Vec<u8> {
+        let mut packet = vec![0u8; 12 + 3];
+        rtp::write_header(
+            &mut packet,
+            payload_type,
+            false,
+            sequence,
+            960 * sequence as u32,
+            7,
+        );
+        packet[12..].copy_from_slice(&[0xf8, 0xff, 0xfe]);
+        packet
+    }
+
+    #[test]
+    fn every_waiting_datagram_is_read_and_garbage_is_counted() {
+        let sender = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let request = PlainRtpRequest {
+            remote: sender.local_addr().unwrap(),
+            payload_type: 111,
+            audio_level_ext: None,
+            fec: false,
+        };
+        let link =
+            PlainRtpLink::bind(Ipv4Addr::LOCALHOST.into(), (20000, 60000), &request).unwrap();
+        let participant = listener();
+        assert!(!link.receive_into(&participant), "nothing sent yet");
+
+        // Several packets queued at once (a late tick), then garbage and a foreign type.
+        let good = 9;
+        for sequence in 0..good {
+            sender.send_to(&packet(111, sequence), link.local).unwrap();
+        }
+        sender.send_to(b"not rtp", link.local).unwrap();
+        sender.send_to(&packet(0, good), link.local).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+
+        assert!(link.receive_into(&participant));
+        assert_eq!(lock(&participant.queue).len(), good as usize);
+        assert_eq!(participant.rejected_packets.load(Relaxed), 2);
+        assert!(!link.receive_into(&participant), "the socket was emptied");
+
+        link.close();
+        sender.send_to(&packet(111, good + 1), link.local).unwrap();
+        assert!(
+            !link.receive_into(&participant),
+            "a closed link reads nothing"
+        );
+    }
+}
