@@ -965,7 +965,8 @@ def main() -> int:
             "participants": "plain RTP on 127.0.0.1, payload type 111, RFC 6464 audio level extension id 1; "
                             "talkers send speech-like Opus (RFC 6464 levels 12-65, median about 27; pauses hold a -63 dBFS noise floor, never level 127), listeners encoded digital silence (level 127); "
                             "load generator Opus: 32 kbit/s, complexity 10, 20 ms frames, no FEC/DTX; one thread, one socket, "
-                            "participants spread over 20 × 1 ms send slots, "
+                            "participants spread over 20 × 1 ms send slots, socket drained at each slot (never waited on), "
+                            "arrivals timed by the kernel (SO_TIMESTAMPNS), "
                             + ("SCHED_FIFO priority 10" if realtime_prefix() else "normal priority (not root)"),
             "audioroom config": "local_ip 127.0.0.1, rtp_port_range " + OUR_PORTS +
                                 ", recording_enabled false, mixer_prebuffering 6 (default), mixer_threads 0 (one per core)",

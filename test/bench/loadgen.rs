@@ -6,8 +6,14 @@
 //! participant's plugin socket, and the mixes coming back are told apart by their source (each
 //! participant has its own plugin socket, in both plugins). Sends follow absolute deadlines:
 //! participant i sends every 20 ms in its own 1 ms slot, so the 20 ms period is spread evenly.
-//! Between sends the thread waits in `ppoll` (a high-resolution timeout that ends at the next
-//! slot; SO_RCVTIMEO would round to the kernel tick) and drains the non-blocking socket.
+//! At each slot the thread drains its non-blocking socket, then sleeps until the next slot.
+//!
+//! It never sleeps *on* the socket: on loopback the sender of a datagram pays for waking a
+//! process that waits on the receiving socket (on a VM, an inter-processor interrupt), so a
+//! load generator blocked in poll() would bill Janus for a wake-up per mix sent, which a peer
+//! behind a network card never does. Arrivals are timed by the kernel (SO_TIMESTAMPNS, stamped
+//! when the plugin's datagram reached our socket), so reading up to 1 ms later does not blur the
+//! measured spacing.
 //!
 //! Protocol (stdin/stdout, line by line), driven by bench.py:
 //!   loadgen --talkers K --warmup S --window S
@@ -50,57 +56,72 @@ struct Participant {
     highest_seq: u64,
     last_seq16: u16,
     reordered: u64,
-    last_arrival: Option<Instant>,
+    /// Kernel receive timestamp of the last mix (CLOCK_REALTIME; only differences are used).
+    last_arrival: Option<Duration>,
     gaps_ms: Vec<f32>,
 }
 
-#[repr(C)]
-struct PollFd {
-    fd: i32,
-    events: i16,
-    revents: i16,
-}
-const POLLIN: i16 = 1;
-
-extern "C" {
-    fn setsockopt(fd: i32, level: i32, name: i32, value: *const std::ffi::c_void, len: u32) -> i32;
-    fn ppoll(
-        fds: *mut PollFd,
-        nfds: u64,
-        timeout: *const Timespec,
-        sigmask: *const std::ffi::c_void,
-    ) -> i32;
-}
-
-/// Waits until `socket` is readable or `timeout` has passed.
-fn wait_readable(socket: &UdpSocket, timeout: Duration) {
-    let mut fd = PollFd {
-        fd: socket.as_raw_fd(),
-        events: POLLIN,
-        revents: 0,
-    };
-    let ts = Timespec {
-        tv_sec: timeout.as_secs() as i64,
-        tv_nsec: timeout.subsec_nanos() as i64,
-    };
-    // SAFETY: one valid pollfd and timespec; no signal mask.
-    unsafe { ppoll(&mut fd, 1, &ts, std::ptr::null()) };
-}
-const SOL_SOCKET: i32 = 1;
-const SO_RCVBUF: i32 = 8;
-const SO_SNDBUF: i32 = 7;
-
-fn set_buffer(socket: &UdpSocket, option: i32, bytes: i32) {
+fn set_socket_option(socket: &UdpSocket, option: libc::c_int, value: libc::c_int) {
     // SAFETY: a valid fd and a pointer to an int of the given length.
-    unsafe {
-        setsockopt(
+    let rc = unsafe {
+        libc::setsockopt(
             socket.as_raw_fd(),
-            SOL_SOCKET,
+            libc::SOL_SOCKET,
             option,
-            &bytes as *const i32 as *const std::ffi::c_void,
-            4,
-        );
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "setsockopt {option}: {}", io::Error::last_os_error());
+}
+
+/// One datagram read without blocking: its length, source and kernel receive time; `None`
+/// when the socket is empty.
+fn receive(socket: &UdpSocket, buf: &mut [u8]) -> Option<(usize, SocketAddr, Duration)> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: plain C structs for which all-zero is a valid value.
+    let mut from: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    let mut control = [0u64; 8];
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = (&mut from as *mut libc::sockaddr_in).cast();
+    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control);
+    // SAFETY: msg points at live buffers of the lengths it states.
+    let len = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
+    if len < 0 {
+        let e = io::Error::last_os_error();
+        match e.kind() {
+            ErrorKind::WouldBlock => return None,
+            // ICMP "port unreachable" from a closed plugin port: nothing to read, try again.
+            ErrorKind::ConnectionRefused => return receive(socket, buf),
+            _ => panic!("recvmsg: {e}"),
+        }
     }
+    let mut at = None;
+    // SAFETY: walking the control buffer the kernel filled, with the libc macros.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS
+            {
+                let ts = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const libc::timespec);
+                at = Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32));
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    let at = at.expect("SO_TIMESTAMPNS gave no timestamp");
+    let source = SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::from(u32::from_be(from.sin_addr.s_addr))),
+        u16::from_be(from.sin_port),
+    );
+    Some((len as usize, source, at))
 }
 
 /// Datagrams the kernel dropped on our socket (full receive buffer), from /proc/net/udp.
@@ -112,6 +133,47 @@ fn socket_drops(port: u16) -> Option<u64> {
         .skip(1)
         .find(|l| l.split_whitespace().nth(1) == Some(wanted.as_str()))
         .and_then(|l| l.split_whitespace().last()?.parse().ok())
+}
+
+impl Participant {
+    /// Counts one mix that came back: sequence (lost, reordered), payload type, spacing.
+    fn record_mix(&mut self, packet: &[u8], at: Duration, in_window: bool) {
+        if packet.len() < 12 || packet[0] >> 6 != 2 {
+            self.wrong_pt += 1;
+            return;
+        }
+        if packet[1] & 0x7f != PAYLOAD_TYPE {
+            self.wrong_pt += 1;
+        }
+        let seq16 = u16::from_be_bytes([packet[2], packet[3]]);
+        // Extend the sequence number relative to the highest seen.
+        match self.first_seq {
+            None => {
+                let ext = 1u64 << 32 | seq16 as u64;
+                self.first_seq = Some(ext);
+                self.highest_seq = ext;
+            }
+            Some(_) => {
+                let delta = seq16.wrapping_sub(self.last_seq16) as i16 as i64;
+                let ext = (self.highest_seq as i64 + delta) as u64;
+                if ext > self.highest_seq {
+                    self.highest_seq = ext;
+                } else {
+                    self.reordered += 1;
+                }
+            }
+        }
+        self.last_seq16 = (self.highest_seq & 0xffff) as u16;
+        if let Some(last) = self.last_arrival {
+            if in_window {
+                self.gaps_ms
+                    .push((at.saturating_sub(last).as_secs_f64() * 1e3) as f32);
+            }
+        }
+        self.last_arrival = Some(at);
+        self.received += 1;
+        self.bytes += packet.len() as u64;
+    }
 }
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
@@ -159,8 +221,9 @@ fn main() {
     let silence = Arc::new(silence_frames());
 
     let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1");
-    set_buffer(&socket, SO_RCVBUF, 4 << 20);
-    set_buffer(&socket, SO_SNDBUF, 4 << 20);
+    set_socket_option(&socket, libc::SO_RCVBUF, 4 << 20);
+    set_socket_option(&socket, libc::SO_SNDBUF, 4 << 20);
+    set_socket_option(&socket, libc::SO_TIMESTAMPNS, 1);
     socket.set_nonblocking(true).expect("non-blocking socket");
     let port = socket.local_addr().unwrap().port();
     let stdout = io::stdout();
@@ -249,7 +312,6 @@ fn main() {
     let mut unknown_source = 0u64;
     let mut packet = [0u8; 1600];
     let mut buf = [0u8; 2048];
-    let mut drained = true;
 
     loop {
         let now = Instant::now();
@@ -300,62 +362,19 @@ fn main() {
             next_send = start + PERIOD * tick as u32 + SLOT * slot;
             continue;
         }
-        if drained {
-            let deadline = next_send.min(if in_window {
-                window_end_at
-            } else {
-                window_start_at
-            });
-            wait_readable(&socket, deadline - now);
+        while let Some((len, from, at)) = receive(&socket, &mut buf) {
+            let Some(&i) = by_source.get(&from) else {
+                unknown_source += 1;
+                continue;
+            };
+            participants[i].record_mix(&buf[..len], at, in_window);
         }
-        drained = false;
-        match socket.recv_from(&mut buf) {
-            Ok((len, from)) => {
-                let at = Instant::now();
-                let Some(&i) = by_source.get(&from) else {
-                    unknown_source += 1;
-                    continue;
-                };
-                let p = &mut participants[i];
-                if len < 12 || buf[0] >> 6 != 2 {
-                    p.wrong_pt += 1;
-                    continue;
-                }
-                if buf[1] & 0x7f != PAYLOAD_TYPE {
-                    p.wrong_pt += 1;
-                }
-                let seq16 = u16::from_be_bytes([buf[2], buf[3]]);
-                // Extend the sequence number relative to the highest seen.
-                match p.first_seq {
-                    None => {
-                        let ext = 1u64 << 32 | seq16 as u64;
-                        p.first_seq = Some(ext);
-                        p.highest_seq = ext;
-                    }
-                    Some(_) => {
-                        let delta = seq16.wrapping_sub(p.last_seq16) as i16 as i64;
-                        let ext = (p.highest_seq as i64 + delta) as u64;
-                        if ext > p.highest_seq {
-                            p.highest_seq = ext;
-                        } else {
-                            p.reordered += 1;
-                        }
-                    }
-                }
-                p.last_seq16 = (p.highest_seq & 0xffff) as u16;
-                if let Some(last) = p.last_arrival {
-                    if in_window {
-                        p.gaps_ms.push(((at - last).as_secs_f64() * 1e3) as f32);
-                    }
-                }
-                p.last_arrival = Some(at);
-                p.received += 1;
-                p.bytes += len as u64;
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => drained = true,
-            Err(e) if e.kind() == ErrorKind::ConnectionRefused => {} // ICMP from a closed port
-            Err(e) => panic!("recv: {e}"),
-        }
+        let deadline = next_send.min(if in_window {
+            window_end_at
+        } else {
+            window_start_at
+        });
+        std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
     }
     let window_s = window_started.elapsed().as_secs_f64();
     let cpu = process_cpu() - cpu_at_window;
