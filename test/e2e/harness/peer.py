@@ -374,6 +374,12 @@ class TonePeer:
             if dtls is None:
                 continue
             conn = dtls.transport._connection          # aioice.Connection (private API)
+            # A dead host sends no consent checks either; left running, aioice's consent task
+            # would write to the aborted sockets and die noisily when the loop closes.
+            consent = getattr(conn, "_query_consent_task", None)
+            if consent is not None and not consent.done():
+                consent.cancel()
+                conn._query_consent_task = None
             for proto in list(getattr(conn, "_protocols", [])):
                 t = getattr(proto, "transport", None)
                 if t is not None:
