@@ -1,4 +1,4 @@
-//! Generates `include/audioroom.h` from `src/ffi.rs` with cbindgen and checks that the committed
+//! Generates `include/audioroom.h` from `src/ffi/` (and the log levels of `src/log.rs`) with cbindgen and checks that the committed
 //! header matches: a stale header fails the build (regenerate with `AUDIOROOM_WRITE_HEADER=1`,
 //! or `make header`). It then compiles a C file that includes the header with warnings as errors,
 //! so the header is known to be valid C.
@@ -10,8 +10,8 @@ use std::path::PathBuf;
 fn main() {
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
-    println!("cargo:rerun-if-changed=src/ffi.rs");
-    println!("cargo:rerun-if-changed=src/host.rs");
+    println!("cargo:rerun-if-changed=src/ffi");
+    println!("cargo:rerun-if-changed=src/log.rs");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=include/audioroom.h");
     println!("cargo:rerun-if-env-changed=AUDIOROOM_WRITE_HEADER");
@@ -34,7 +34,7 @@ fn main() {
             println!("cargo:warning=include/audioroom.h regenerated");
         } else {
             panic!(
-                "include/audioroom.h is stale: src/ffi.rs changed the C API. \
+                "include/audioroom.h is stale: src/ffi/ changed the C API. \
                  Regenerate it with `AUDIOROOM_WRITE_HEADER=1 cargo build` (or `make header`) and commit it."
             );
         }

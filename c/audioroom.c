@@ -443,10 +443,13 @@ static void janus_audioroom_destroy(void) {
 		g_thread_join(handler_thread);
 		handler_thread = NULL;
 	}
+	/* Sessions Janus did not destroy are freed outside the lock, for the reason given in
+	 * destroy_session. */
 	janus_mutex_lock(&sessions_mutex);
-	g_hash_table_destroy(sessions);
+	GHashTable *remaining = sessions;
 	sessions = NULL;
 	janus_mutex_unlock(&sessions_mutex);
+	g_hash_table_destroy(remaining);
 	g_async_queue_unref(messages);
 	messages = NULL;
 	/* Finishes every recording and writes its job file before returning */
@@ -522,10 +525,16 @@ static void janus_audioroom_destroy_session(janus_plugin_session *handle, int *e
 		*error = -2;
 		return;
 	}
-	/* The participant leaves; after this the core starts no callback with this handle */
-	audioroom_session_destroy(session->core);
+	/* Out of the table under the lock, but destroyed after releasing it: the participant's
+	 * leaving pushes events to other handles, and Janus takes its own locks in push_event
+	 * (AudioBridge's deadlocks #2956 and #3570 held a plugin lock across that). Our reference
+	 * keeps the session alive meanwhile. */
+	janus_refcount_increase(&session->ref);
 	g_hash_table_remove(sessions, handle);
 	janus_mutex_unlock(&sessions_mutex);
+	/* The participant leaves; after this the core starts no callback with this handle */
+	audioroom_session_destroy(session->core);
+	janus_refcount_decrease(&session->ref);
 }
 
 static json_t *janus_audioroom_query_session(janus_plugin_session *handle) {

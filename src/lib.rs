@@ -1,44 +1,36 @@
 //! Rust core of `janus.plugin.cm.audioroom`, a Janus plugin for audio conference rooms named by
 //! strings: Opus mixing with mix-minus, a WAV archive of every room, and job files for the
-//! systems that pick recordings up. The C glue in `c/audioroom.c` calls the API in `ffi.rs`.
+//! systems that pick recordings up. The C glue in `c/audioroom.c` calls the API in `ffi`.
 //!
-//! Map: `ffi` (C boundary) → `requests` (dispatch) → `room_requests` / `participant_requests`
-//! → `rooms`, `room`, `participant`, `session`; media: `rtp`, `jitter`, `voice` (decode side),
-//! `mixer`, `limiter`, `downlink`, `silence` and `encoder` (encode side), `codec`, `plain_rtp`; threads:
-//! `mixers` (with `tick_stats`), `recorder`, `outbox`; files: `names`, `jobs`; plumbing: `host`, `config`, `body`,
-//! `errors`, `notices`, `jsep`, `talk`, `sync`.
+//! Layers, lowest first; each names only those before it (a test checks it, and
+//! `docs/ARCHITECTURE.md` tells the story):
+//!
+//! 1. `locks`, `log`: the lock order and its checked mutex; logging through Janus.
+//! 2. `media`: RTP, the jitter queue, Opus decoding (uplink) and encoding (downlink), the
+//!    limiter, talk detection, plain-RTP sockets. Knows nothing of rooms.
+//! 3. `archive`: WAV recordings and job files, written by the recorder thread.
+//! 4. `mixer`: one room's 20 ms tick, the shared full-mix streams, the mixer threads.
+//! 5. `conference`: the plugin, rooms, participants, sessions, events.
+//! 6. `api`: requests, their validation, replies and errors.
+//! 7. `ffi`: the C API and Janus's callbacks.
 
-pub mod host;
+pub mod locks;
+pub mod log;
 
-pub mod body;
-pub mod codec;
-pub mod config;
-pub mod downlink;
-pub mod encoder;
-pub mod errors;
-pub mod ffi;
-pub mod jitter;
-pub mod jobs;
-pub mod jsep;
-pub mod limiter;
+pub mod media;
+
+pub mod archive;
+
 pub mod mixer;
-pub mod mixers;
-pub mod names;
-pub mod notices;
-pub mod outbox;
-pub mod participant;
-pub mod participant_requests;
-pub mod plain_rtp;
-pub mod plugin;
-pub mod recorder;
-pub mod requests;
-pub mod room;
-pub mod room_requests;
-pub mod rooms;
-pub mod rtp;
-pub mod session;
-pub mod silence;
-pub mod sync;
-pub mod talk;
-pub mod tick_stats;
-pub mod voice;
+
+pub mod conference;
+
+pub mod api;
+
+pub mod ffi;
+
+/// The plugin's Janus package name (`#{plugin}` in job file names, and in job files).
+pub const PLUGIN_PACKAGE: &str = "janus.plugin.cm.audioroom";
+
+#[cfg(test)]
+mod layers_tests;

@@ -6,7 +6,7 @@
 //! (and callgrind runs) repeat exactly.
 #![allow(dead_code)]
 
-use audioroom::codec::{Encoder, EncoderProfile, MAX_OPUS_PACKET};
+use audioroom::media::codec::{Encoder, EncoderProfile, MAX_OPUS_PACKET};
 use std::f64::consts::PI;
 
 pub const RATE: u32 = 48_000;
@@ -201,7 +201,7 @@ pub struct Timespec {
     pub tv_nsec: i64,
 }
 
-extern "C" {
+unsafe extern "C" {
     fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
 }
 

@@ -14,14 +14,15 @@
 #[path = "common.rs"]
 mod common;
 
-use audioroom::codec::{Decoder, Encoder, EncoderProfile, MAX_OPUS_PACKET};
-use audioroom::downlink::Downlink;
-use audioroom::jitter::JitterQueue;
-use audioroom::mixer::{Member, PacketSink, RoomMix, TickStats};
-use audioroom::voice::Voice;
+use audioroom::locks::OrderedMutex;
+use audioroom::media::codec::{Decoder, Encoder, EncoderProfile, MAX_OPUS_PACKET};
+use audioroom::media::downlink::Downlink;
+use audioroom::media::jitter::JitterQueue;
+use audioroom::media::voice::Voice;
+use audioroom::mixer::tick::{Member, PacketSink, RoomMix, TickReport};
 use common::*;
 use std::cell::Cell;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Ticks mixed before timing starts (fills the pre-buffers, settles the encoders).
@@ -30,7 +31,7 @@ const WARMUP_TICKS: usize = 50;
 struct Peer {
     voice: Voice,
     downlink: Downlink,
-    queue: Mutex<JitterQueue>,
+    queue: OrderedMutex<JitterQueue>,
     frames: Arc<Vec<Frame>>,
     ssrc: u32,
     seq: u16,
@@ -155,7 +156,7 @@ fn run_mixer(o: &Options, loops: &[Arc<Vec<Frame>>]) -> (f64, f64, [f64; 3], u64
                 voice: Voice::new(RATE).expect("voice"),
                 downlink: Downlink::new(RATE, profile(o.complexity), PAYLOAD_TYPE)
                     .expect("downlink"),
-                queue: Mutex::new(JitterQueue::new(o.prebuffer)),
+                queue: OrderedMutex::leaf("queue", JitterQueue::new(o.prebuffer)),
                 frames: if talker {
                     loops[i % loops.len()].clone()
                 } else {
@@ -173,12 +174,11 @@ fn run_mixer(o: &Options, loops: &[Arc<Vec<Frame>>]) -> (f64, f64, [f64; 3], u64
         .collect();
     let mut mix = RoomMix::new(RATE);
     let mut totals = [0u64; 3];
-    let step = |peers: &mut Vec<Peer>, mix: &mut RoomMix| -> TickStats {
+    let step = |peers: &mut Vec<Peer>, mix: &mut RoomMix| -> TickReport {
         for p in peers.iter_mut() {
             let f = &p.frames[p.pos];
             p.queue
                 .lock()
-                .unwrap()
                 .push(p.ssrc, p.seq, &f.payload, Some(f.level));
             p.seq = p.seq.wrapping_add(1);
             p.pos = (p.pos + 1) % p.frames.len();

@@ -1,0 +1,23 @@
+//! The archive: every room's recording as a WAV file, and the job files that tell other
+//! systems a recording is finished. All disk work happens on the recorder thread, never on a
+//! mixer thread or a Janus thread.
+//!
+//! Lower layers: `locks`, `log`. Nothing here names `media`, `mixer`, `conference`, `api` or
+//! `ffi`.
+
+pub mod jobs;
+pub mod names;
+pub mod recorder;
+pub mod wav;
+
+use std::path::PathBuf;
+
+/// Where recordings and job files go, and how they are named (the configuration's
+/// `archive_path`, `recording_pattern`, `job_path` and `job_pattern`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchiveSettings {
+    pub archive_path: PathBuf,
+    pub recording_pattern: String,
+    pub job_path: PathBuf,
+    pub job_pattern: String,
+}

@@ -1,0 +1,514 @@
+//! The recorder thread: every room's WAV archive and job file, off the 20 ms path.
+//!
+//! Mixer threads hand frames over a bounded channel without ever blocking (a full channel
+//! drops the frame and counts it). A file is created on its recording's first message and
+//! named with the time of the first join; finishing closes and syncs the file before its job
+//! file is written. A job file that cannot be written is retried until it is, or, at the very
+//! end, logged in full so an operator can still recover it.
+//!
+//! The ledger (a leaf lock shared with `stop`) knows every unfinished recording: if the thread
+//! cannot finish in time at shutdown (a disk that hangs), `stop` writes their job files itself,
+//! marked incomplete, so no recording ends without one. Each job is claimed in the ledger
+//! before it is written, so a recording never gets two.
+
+use crate::archive::ArchiveSettings;
+use crate::archive::jobs::{ArchiveFinished, write_job};
+use crate::archive::names::{RecordingName, recording_name, unix_time_us};
+use crate::archive::wav::WavFile;
+use crate::locks::OrderedMutex;
+use crate::log;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, channel, sync_channel};
+use std::sync::mpsc::{Sender, TrySendError};
+use std::time::{Duration, Instant};
+
+/// Frames that may wait for the disk: about 10 s of 100 busy rooms.
+const CHANNEL_CAPACITY: usize = 50_000;
+/// How often a job file that could not be written is tried again.
+const JOB_RETRY: Duration = Duration::from_secs(2);
+
+/// Told when a recording stops on a disk error: room id, recording id, reason.
+pub type FailureHook = Box<dyn Fn(&str, u64, &str) + Send>;
+/// Told when a job file has been written, with its event.
+pub type FinishedHook = Arc<dyn Fn(&Value) + Send + Sync>;
+
+/// What a recording's file is made from; travels with its first message.
+#[derive(Clone)]
+struct Opening {
+    room_id: String,
+    rate: u32,
+    time_us: u64,
+}
+
+enum Message {
+    Samples {
+        id: u64,
+        opening: Option<Box<Opening>>,
+        pcm: Vec<i16>,
+    },
+    Finish {
+        id: u64,
+        opening: Option<Box<Opening>>,
+        /// Frames of this recording dropped because the disk fell behind.
+        dropped_frames: u64,
+    },
+    Stop,
+}
+
+/// One unfinished recording, as both the thread and `stop` see it.
+struct Entry {
+    room_id: String,
+    rate: u32,
+    started_us: u64,
+    /// Known once the file exists.
+    path: Option<PathBuf>,
+    /// Samples the file's header accounts for.
+    samples_on_disk: u64,
+    /// Someone is writing (or has written) its job file.
+    job_claimed: bool,
+}
+
+type Ledger = OrderedMutex<HashMap<u64, Entry>>;
+
+pub struct Recorder {
+    sender: SyncSender<Message>,
+    ended: OrderedMutex<Receiver<()>>,
+    next_id: AtomicU64,
+    dropped: Arc<AtomicU64>,
+    ledger: Arc<Ledger>,
+    settings: ArchiveSettings,
+    on_finished: FinishedHook,
+}
+
+impl Recorder {
+    pub fn start(
+        settings: &ArchiveSettings,
+        on_failure: FailureHook,
+        on_finished: FinishedHook,
+    ) -> std::io::Result<Recorder> {
+        let (sender, receiver) = sync_channel(CHANNEL_CAPACITY);
+        let (ended_tx, ended) = channel();
+        let ledger: Arc<Ledger> = Arc::new(OrderedMutex::leaf("recording ledger", HashMap::new()));
+        let mut worker = Worker {
+            settings: settings.clone(),
+            files: HashMap::new(),
+            unwritten_jobs: Vec::new(),
+            ledger: ledger.clone(),
+            on_failure,
+            on_finished: on_finished.clone(),
+        };
+        std::thread::Builder::new()
+            .name("audioroom rec".into())
+            .spawn(move || worker.run(receiver, ended_tx))?;
+        Ok(Recorder {
+            sender,
+            ended: OrderedMutex::leaf("recorder exit", ended),
+            next_id: AtomicU64::new(1),
+            dropped: Arc::new(AtomicU64::new(0)),
+            ledger,
+            settings: settings.clone(),
+            on_finished,
+        })
+    }
+
+    /// A new recording of `room_id`, named with the current time; no file exists until the
+    /// first frame or the finish reaches the recorder thread.
+    pub fn start_recording(&self, room_id: &str, rate: u32) -> RecordingHandle {
+        let id = self.next_id.fetch_add(1, Relaxed);
+        let time_us = unix_time_us();
+        self.ledger.lock().insert(
+            id,
+            Entry {
+                room_id: room_id.to_owned(),
+                rate,
+                started_us: time_us,
+                path: None,
+                samples_on_disk: 0,
+                job_claimed: false,
+            },
+        );
+        RecordingHandle {
+            id,
+            sender: self.sender.clone(),
+            opening: Some(Box::new(Opening {
+                room_id: room_id.to_owned(),
+                rate,
+                time_us,
+            })),
+            dropped: self.dropped.clone(),
+            dropped_here: 0,
+        }
+    }
+
+    /// Frames dropped because the disk fell behind.
+    pub fn dropped_frames(&self) -> u64 {
+        self.dropped.load(Relaxed)
+    }
+
+    /// Finishes whatever is still open and waits for the thread, at most `patience`. What the
+    /// thread could not finish in time gets its job file here, marked incomplete.
+    pub fn stop(&self, patience: Duration) {
+        let deadline = Instant::now() + patience;
+        let mut stop = Message::Stop;
+        loop {
+            match self.sender.try_send(stop) {
+                Ok(()) | Err(TrySendError::Disconnected(_)) => break,
+                Err(TrySendError::Full(message)) if Instant::now() < deadline => {
+                    stop = message;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(TrySendError::Full(_)) => break,
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ended = self.ended.lock().recv_timeout(left);
+        if matches!(ended, Err(RecvTimeoutError::Timeout)) {
+            log!(
+                Error,
+                "The recorder could not finish within {patience:?}; writing the remaining job files as incomplete"
+            );
+            self.write_unfinished_jobs(patience);
+        }
+    }
+
+    fn write_unfinished_jobs(&self, patience: Duration) {
+        let unfinished: Vec<(u64, Entry)> = {
+            let mut ledger = self.ledger.lock();
+            let ids: Vec<u64> = ledger
+                .iter()
+                .filter(|(_, e)| !e.job_claimed)
+                .map(|(id, _)| *id)
+                .collect();
+            let unfinished = ids
+                .into_iter()
+                .filter_map(|id| ledger.remove(&id).map(|e| (id, e)))
+                .collect();
+            drop(ledger);
+            unfinished
+        };
+        for (id, entry) in unfinished {
+            let Some(path) = entry.path.clone() else {
+                log!(
+                    Error,
+                    "Recording {id} of room {} never reached the disk",
+                    entry.room_id
+                );
+                continue;
+            };
+            let finished = ArchiveFinished {
+                uid: recording_uid(&entry.room_id, id, entry.started_us),
+                room_id: entry.room_id,
+                audio: path,
+                started_us: entry.started_us,
+                finished_us: unix_time_us(),
+                duration_ms: entry.samples_on_disk * 1000 / entry.rate.max(1) as u64,
+                sampling_rate: entry.rate,
+                error: Some(format!(
+                    "the recording could not be finished within {} s at shutdown; the file holds what its header accounts for",
+                    patience.as_secs_f32()
+                )),
+                dropped_frames: 0,
+            };
+            let event = finished.to_json();
+            match write_job(&self.settings.job_path, &self.settings.job_pattern, &event) {
+                Ok(_) => (self.on_finished)(&event),
+                Err(e) => log_lost_job(&self.settings, &event, &e),
+            }
+        }
+    }
+}
+
+/// One recording, held by its room.
+pub struct RecordingHandle {
+    id: u64,
+    sender: SyncSender<Message>,
+    opening: Option<Box<Opening>>,
+    dropped: Arc<AtomicU64>,
+    dropped_here: u64,
+}
+
+impl RecordingHandle {
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Hands one frame of the mix to the recorder; never blocks.
+    pub fn write(&mut self, pcm: Vec<i16>) {
+        let message = Message::Samples {
+            id: self.id,
+            opening: self.opening.take(),
+            pcm,
+        };
+        match self.sender.try_send(message) {
+            Ok(()) => {}
+            Err(TrySendError::Full(Message::Samples { opening, .. })) => {
+                self.opening = opening;
+                self.dropped_here += 1;
+                let dropped = self.dropped.fetch_add(1, Relaxed) + 1;
+                if dropped.is_power_of_two() {
+                    log!(
+                        Warn,
+                        "Recorder is behind the disk: {dropped} frames dropped so far"
+                    );
+                }
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Closes the recording and has its job file written. Blocks while the channel is full,
+    /// so call it with no lock held.
+    pub fn finish(self) {
+        let _ = self.sender.send(self.finish_message());
+    }
+
+    /// Like `finish`, but gives up at `deadline` if the channel stays full (shutdown): the
+    /// recorder's `stop` then writes the job file itself.
+    pub fn finish_by(self, deadline: Instant) {
+        let mut message = self.finish_message();
+        loop {
+            match self.sender.try_send(message) {
+                Err(TrySendError::Full(again)) if Instant::now() < deadline => {
+                    message = again;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                _ => return,
+            }
+        }
+    }
+
+    fn finish_message(&self) -> Message {
+        Message::Finish {
+            id: self.id,
+            opening: self.opening.clone(),
+            dropped_frames: self.dropped_here,
+        }
+    }
+}
+
+struct Worker {
+    settings: ArchiveSettings,
+    /// Open files by recording id; `None` for a recording whose file could not be made.
+    files: HashMap<u64, Option<WavFile>>,
+    /// Job files that could not be written yet.
+    unwritten_jobs: Vec<Value>,
+    ledger: Arc<Ledger>,
+    on_failure: FailureHook,
+    on_finished: FinishedHook,
+}
+
+impl Worker {
+    fn run(&mut self, receiver: Receiver<Message>, ended: Sender<()>) {
+        loop {
+            let message = if self.unwritten_jobs.is_empty() {
+                receiver.recv().ok()
+            } else {
+                match receiver.recv_timeout(JOB_RETRY) {
+                    Ok(message) => Some(message),
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.retry_jobs(false);
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => None,
+                }
+            };
+            let Some(message) = message else { break };
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match message {
+                    Message::Samples { id, opening, pcm } => {
+                        self.write(id, opening, &pcm);
+                        true
+                    }
+                    Message::Finish {
+                        id,
+                        opening,
+                        dropped_frames,
+                    } => {
+                        self.open_if_new(id, opening);
+                        self.finish(id, dropped_frames);
+                        true
+                    }
+                    Message::Stop => false,
+                }));
+            match outcome {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(_) => log!(
+                    Error,
+                    "Recorder: a message failed unexpectedly; recording goes on"
+                ),
+            }
+        }
+        let ids: Vec<u64> = self.files.keys().copied().collect();
+        for id in ids {
+            self.finish(id, 0);
+        }
+        self.retry_jobs(true);
+        let _ = ended.send(());
+    }
+
+    fn open_if_new(&mut self, id: u64, opening: Option<Box<Opening>>) {
+        if self.files.contains_key(&id) {
+            return;
+        }
+        let Some(opening) = opening else { return };
+        let base = recording_name(
+            &self.settings.recording_pattern,
+            &RecordingName {
+                room_id: &opening.room_id,
+                time_us: opening.time_us,
+                kind: "audio",
+            },
+        );
+        let file = match WavFile::create(&self.settings.archive_path, &base, opening.rate) {
+            Ok(file) => {
+                log!(
+                    Info,
+                    "Recording room {} to {}",
+                    opening.room_id,
+                    file.path.display()
+                );
+                if let Some(entry) = self.ledger.lock().get_mut(&id) {
+                    entry.path = Some(file.path.clone());
+                }
+                Some(file)
+            }
+            Err((path, e)) => {
+                let reason = format!("{}: {e}", path.display());
+                log!(Error, "Cannot record room {}: {reason}", opening.room_id);
+                (self.on_failure)(&opening.room_id, id, &reason);
+                None
+            }
+        };
+        self.files.insert(id, file);
+    }
+
+    fn write(&mut self, id: u64, opening: Option<Box<Opening>>, pcm: &[i16]) {
+        self.open_if_new(id, opening);
+        let Some(Some(file)) = self.files.get_mut(&id) else {
+            return;
+        };
+        let before = file.samples_on_disk;
+        let written = file.write(pcm);
+        let on_disk = file.samples_on_disk;
+        if on_disk != before {
+            if let Some(entry) = self.ledger.lock().get_mut(&id) {
+                entry.samples_on_disk = on_disk;
+            }
+        }
+        if let Err(reason) = written {
+            let room_id = self
+                .ledger
+                .lock()
+                .get(&id)
+                .map(|e| e.room_id.clone())
+                .unwrap_or_default();
+            log!(Error, "Recording of room {room_id} stopped: {reason}");
+            (self.on_failure)(&room_id, id, &reason);
+        }
+    }
+
+    fn finish(&mut self, id: u64, dropped_frames: u64) {
+        let file = self.files.remove(&id);
+        let claimed = {
+            let mut ledger = self.ledger.lock();
+            match ledger.get_mut(&id) {
+                Some(entry) if !entry.job_claimed => {
+                    entry.job_claimed = true;
+                    Some((entry.room_id.clone(), entry.started_us))
+                }
+                _ => None,
+            }
+        };
+        let Some(Some(mut file)) = file else {
+            // Never had a file: nothing to describe.
+            self.ledger.lock().remove(&id);
+            return;
+        };
+        file.finish();
+        let Some((room_id, started_us)) = claimed else {
+            return; // `stop` gave up waiting and wrote this job itself
+        };
+        let finished = ArchiveFinished {
+            uid: recording_uid(&room_id, id, started_us),
+            room_id,
+            audio: file.path.clone(),
+            started_us,
+            finished_us: unix_time_us(),
+            duration_ms: file.duration_ms(),
+            sampling_rate: file.rate,
+            error: file.error.clone(),
+            dropped_frames,
+        };
+        self.write_job(finished.to_json());
+        self.ledger.lock().remove(&id);
+    }
+
+    fn write_job(&mut self, event: Value) {
+        match write_job(&self.settings.job_path, &self.settings.job_pattern, &event) {
+            Ok(path) => {
+                log!(
+                    Info,
+                    "Recording of room {} finished: {} ({} ms), job {}",
+                    event["data"]["id"].as_str().unwrap_or_default(),
+                    event["data"]["audio"].as_str().unwrap_or_default(),
+                    event["data"]["duration_ms"],
+                    path.display()
+                );
+                (self.on_finished)(&event);
+            }
+            Err(e) => {
+                log!(
+                    Error,
+                    "Could not write the job file for {} in {}: {e}; trying again every {} s",
+                    event["data"]["audio"].as_str().unwrap_or_default(),
+                    self.settings.job_path.display(),
+                    JOB_RETRY.as_secs()
+                );
+                self.unwritten_jobs.push(event);
+            }
+        }
+    }
+
+    /// Tries the job files that failed again; `last` is the final attempt at shutdown.
+    fn retry_jobs(&mut self, last: bool) {
+        let jobs = std::mem::take(&mut self.unwritten_jobs);
+        for event in jobs {
+            match write_job(&self.settings.job_path, &self.settings.job_pattern, &event) {
+                Ok(path) => {
+                    log!(Info, "Job file written on a later try: {}", path.display());
+                    (self.on_finished)(&event);
+                }
+                Err(e) if last => log_lost_job(&self.settings, &event, &e),
+                Err(_) => self.unwritten_jobs.push(event),
+            }
+        }
+    }
+}
+
+/// 32 hex digits naming one recording: MD5 of the room id, its start, its number and a random
+/// number.
+fn recording_uid(room_id: &str, id: u64, started_us: u64) -> String {
+    let random = rand::random::<u64>();
+    format!(
+        "{:x}",
+        md5::compute(format!("{room_id}{started_us}{id}{random}"))
+    )
+}
+
+/// The last resort: the job's whole content in the log, so it can be recreated by hand.
+fn log_lost_job(settings: &ArchiveSettings, event: &Value, error: &std::io::Error) {
+    log!(
+        Fatal,
+        "Job file could not be written in {} ({error}); its content: {event}",
+        settings.job_path.display()
+    );
+}
+
+#[cfg(test)]
+#[path = "recorder_tests.rs"]
+mod tests;

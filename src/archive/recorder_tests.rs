@@ -1,0 +1,274 @@
+//! Recorder tests: WAV files parsed back, no-overwrite names, crash-safe headers, job files,
+//! and failures reported instead of crashing.
+
+use super::*;
+use crate::archive::names::decode_id;
+use crate::media::codec::test_signals::tone;
+use hound::{SampleFormat, WavSpec};
+use serde_json::Value;
+use std::fs;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+struct Folders {
+    root: PathBuf,
+}
+
+impl Folders {
+    fn new(name: &str) -> Folders {
+        let root =
+            std::env::temp_dir().join(format!("audioroom-rec-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(&root).unwrap();
+        Folders { root }
+    }
+
+    fn config(&self, pattern: &str) -> ArchiveSettings {
+        ArchiveSettings {
+            archive_path: self.root.join("recordings"),
+            job_path: self.root.join("jobs"),
+            recording_pattern: pattern.into(),
+            job_pattern: "job-#{md5}".into(),
+        }
+    }
+
+    fn wavs(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = fs::read_dir(self.root.join("recordings"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "wav"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files
+    }
+
+    fn jobs(&self) -> Vec<Value> {
+        fs::read_dir(self.root.join("jobs"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                    .map(|e| serde_json::from_slice(&fs::read(e.path()).unwrap()).unwrap())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Folders {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.root);
+    }
+}
+
+const PATIENCE: Duration = Duration::from_secs(5);
+
+fn quiet_recorder(config: &ArchiveSettings) -> Recorder {
+    Recorder::start(config, Box::new(|_, _, _| {}), Arc::new(|_: &Value| {})).unwrap()
+}
+
+#[test]
+fn a_recording_is_a_wav_of_exactly_the_frames_given_and_a_job_describes_it() {
+    let folders = Folders::new("wav");
+    let config = folders.config("rec-#{id}-#{time}-#{type}");
+    let finished = Arc::new(Mutex::new(Vec::new()));
+    let recorder = {
+        let finished = finished.clone();
+        Recorder::start(
+            &config,
+            Box::new(|_, _, _| panic!("no failure expected")),
+            Arc::new(move |e: &Value| finished.lock().unwrap().push(e.clone())),
+        )
+        .unwrap()
+    };
+    let before = unix_time_us();
+    let mut recording = recorder.start_recording("café ☕", 16000);
+    let mut written = Vec::new();
+    for frame in 0..50 {
+        let pcm = tone(16000, 440.0, 10000.0, frame * 320, 320);
+        recording.write(pcm.clone());
+        written.extend(pcm);
+    }
+    recording.finish();
+    recorder.stop(PATIENCE);
+
+    let wavs = folders.wavs();
+    assert_eq!(wavs.len(), 1);
+    let name = wavs[0].file_name().unwrap().to_str().unwrap();
+    let middle = name
+        .strip_prefix("rec-")
+        .unwrap()
+        .strip_suffix("-audio.wav")
+        .unwrap();
+    let (encoded_id, time) = middle.rsplit_once('-').unwrap();
+    assert_eq!(decode_id(encoded_id).as_deref(), Some("café ☕"));
+    let time: u64 = time.parse().unwrap();
+    assert!(time >= before && time <= unix_time_us());
+
+    let mut reader = hound::WavReader::open(&wavs[0]).unwrap();
+    assert_eq!(
+        reader.spec(),
+        WavSpec {
+            channels: 1,
+            sample_rate: 16000,
+            bits_per_sample: 16,
+            sample_format: SampleFormat::Int
+        }
+    );
+    assert_eq!(reader.duration(), 16000);
+    let samples: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
+    assert_eq!(samples, written);
+
+    let jobs = folders.jobs();
+    assert_eq!(jobs.len(), 1);
+    let job = &jobs[0];
+    assert_eq!(job["plugin"], "janus.plugin.cm.audioroom");
+    assert_eq!(job["event"], "archive-finished");
+    let data = &job["data"];
+    assert_eq!(data["id"], "café ☕");
+    assert_eq!(data["audio"], wavs[0].to_str().unwrap());
+    assert_eq!(data["duration_ms"], 1000);
+    assert_eq!(data["sampling_rate"], 16000);
+    assert_eq!(data["started"], time);
+    assert!(data["finished"].as_u64().unwrap() >= time);
+    assert_eq!(data["uid"].as_str().unwrap().len(), 32);
+    assert!(data.get("incomplete").is_none());
+    assert_eq!(
+        finished.lock().unwrap().as_slice(),
+        std::slice::from_ref(job),
+        "event handlers get the same event"
+    );
+}
+
+#[test]
+fn an_existing_file_is_never_overwritten() {
+    let folders = Folders::new("clash");
+    let config = folders.config("fixed-#{id}");
+    fs::create_dir_all(&config.archive_path).unwrap();
+    fs::write(config.archive_path.join("fixed-r.wav"), b"precious").unwrap();
+    let recorder = quiet_recorder(&config);
+    for _ in 0..2 {
+        let mut recording = recorder.start_recording("r", 8000);
+        recording.write(vec![1; 160]);
+        recording.finish();
+    }
+    recorder.stop(PATIENCE);
+    let names: Vec<String> = folders
+        .wavs()
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["fixed-r-1.wav", "fixed-r-2.wav", "fixed-r.wav"]);
+    assert_eq!(
+        fs::read(config.archive_path.join("fixed-r.wav")).unwrap(),
+        b"precious"
+    );
+}
+
+#[test]
+fn hostile_ids_stay_inside_the_archive_folder() {
+    let folders = Folders::new("hostile");
+    let config = folders.config("#{id}");
+    let recorder = quiet_recorder(&config);
+    for id in ["../../x", "a/b", ".hidden", "..", "/etc/passwd"] {
+        let mut recording = recorder.start_recording(id, 8000);
+        recording.write(vec![0; 160]);
+        recording.finish();
+    }
+    recorder.stop(PATIENCE);
+    let wavs = folders.wavs();
+    assert_eq!(wavs.len(), 5, "{wavs:?}");
+    for wav in &wavs {
+        assert_eq!(wav.parent().unwrap(), config.archive_path);
+        assert!(!wav.file_name().unwrap().to_string_lossy().starts_with('.'));
+    }
+    assert!(!folders.root.join("x.wav").exists());
+}
+
+#[test]
+fn the_header_is_kept_current_so_a_crash_leaves_a_valid_file() {
+    let folders = Folders::new("crash");
+    let config = folders.config("crash");
+    let recorder = quiet_recorder(&config);
+    let mut recording = recorder.start_recording("r", 8000);
+    // 2.5 s of audio in real time; the file is read while the recording is still open, as a
+    // crash would leave it.
+    for frame in 0..125 {
+        recording.write(tone(8000, 300.0, 5000.0, frame * 160, 160));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let snapshot = fs::read(folders.wavs()[0].clone()).unwrap();
+    let reader = hound::WavReader::new(std::io::Cursor::new(&snapshot)).unwrap();
+    let seconds = reader.duration() as f64 / 8000.0;
+    assert!(
+        seconds >= 1.4,
+        "the header covers all but the last second: {seconds} s"
+    );
+    assert!(reader.duration() as usize * 2 + 44 <= snapshot.len());
+    recording.finish();
+    recorder.stop(PATIENCE);
+}
+
+#[test]
+fn a_recording_finished_before_any_audio_still_leaves_a_valid_file_and_job() {
+    let folders = Folders::new("empty");
+    let recorder = quiet_recorder(&folders.config("e"));
+    recorder.start_recording("r", 48000).finish();
+    recorder.stop(PATIENCE);
+    assert_eq!(
+        hound::WavReader::open(&folders.wavs()[0])
+            .unwrap()
+            .duration(),
+        0
+    );
+    assert_eq!(folders.jobs()[0]["data"]["duration_ms"], 0);
+}
+
+#[test]
+fn a_folder_that_cannot_be_written_is_reported_not_fatal() {
+    let folders = Folders::new("fail");
+    let config = folders.config("f");
+    fs::create_dir_all(&folders.root).unwrap();
+    fs::write(&config.archive_path, b"a file, not a folder").unwrap();
+    let failures = Arc::new(Mutex::new(Vec::new()));
+    let recorder = {
+        let failures = failures.clone();
+        Recorder::start(
+            &config,
+            Box::new(move |room: &str, id, reason: &str| {
+                failures
+                    .lock()
+                    .unwrap()
+                    .push((room.to_owned(), id, reason.to_owned()))
+            }),
+            Arc::new(|_: &Value| {}),
+        )
+        .unwrap()
+    };
+    let mut recording = recorder.start_recording("room", 8000);
+    let id = recording.id();
+    for _ in 0..10 {
+        recording.write(vec![0; 160]);
+    }
+    recording.finish();
+    recorder.stop(PATIENCE);
+    let failures = failures.lock().unwrap().clone();
+    assert_eq!(failures.len(), 1, "reported once: {failures:?}");
+    let (room, failed_id, reason) = &failures[0];
+    assert_eq!((room.as_str(), *failed_id), ("room", id));
+    assert!(
+        reason.contains(config.archive_path.to_str().unwrap()),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("Not a directory") || reason.contains("exists"),
+        "the OS error: {reason}"
+    );
+    assert!(
+        folders.jobs().is_empty(),
+        "no job for a recording that never had a file"
+    );
+}

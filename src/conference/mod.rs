@@ -1,0 +1,19 @@
+//! The conference: rooms and who is in them. The plugin as a whole (`plugin`, built from its
+//! `config` and the `services` rooms share), the registry of rooms (`rooms`), one room with its
+//! tick (`room`), one participant (`participant`), one Janus handle (`session`), the events they
+//! raise (`events`), and what they need of Janus (`endpoint`).
+//!
+//! Lower layers: `locks`, `log`, `media`, `archive`, `mixer`. Nothing here names `api` or
+//! `ffi`: requests call in, and Janus is reached through the traits of `endpoint`.
+
+pub mod config;
+pub mod endpoint;
+pub mod events;
+pub mod participant;
+pub mod plugin;
+pub mod room;
+pub mod rooms;
+pub mod services;
+pub mod session;
+#[cfg(test)]
+pub mod testing;

@@ -1,0 +1,384 @@
+//! A participant: one Janus handle's presence in a room. The object outlives room changes
+//! (its RTP numbering stays continuous) and is shared by three kinds of threads:
+//!
+//! - Janus's RTP threads (or the mixer, for plain RTP) push packets into `queue`;
+//! - the mixer thread of its room owns `media` (the codecs) during a tick;
+//! - request threads change its settings through the methods below.
+//!
+//! Requests never touch the codecs: they record what they want in `control` and the next tick
+//! applies it ([`Participant::sync_media`]), so a request never waits for mixing and mixing
+//! never waits for a request. Locks: `media` has rank `Media` and is taken by mixer threads
+//! only, with `try_lock`; `queue` and `control` are leaves (see `locks`).
+
+use crate::conference::endpoint::Endpoint;
+use crate::locks::{OrderedMutex, Rank};
+use crate::log;
+use crate::media::codec::{CodecError, EncoderProfile};
+use crate::media::downlink::Downlink;
+use crate::media::jitter::{JitterQueue, JitterStats};
+use crate::media::plain_rtp::PlainRtpLink;
+use crate::media::talk::TalkDetector;
+use crate::media::voice::Voice;
+use crate::mixer::tick::PacketSink;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+
+/// Opus payload type when nobody negotiated one (the usual WebRTC choice).
+pub const DEFAULT_OPUS_PT: u8 = 111;
+
+/// The per-participant settings `join` and `configure` accept.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    pub display: Option<String>,
+    pub muted: bool,
+    pub volume_percent: u32,
+    pub prebuffer: u32,
+    pub profile: EncoderProfile,
+}
+
+/// How the participant's audio travels.
+pub enum Transport {
+    /// A WebRTC PeerConnection through Janus; the handle carries the media too.
+    WebRtc,
+    /// Plain RTP on a socket of the plugin's own (SIP gateways, load generators).
+    PlainRtp(PlainRtpLink),
+}
+
+/// The codec state only mixer threads touch.
+pub struct Media {
+    /// The sampling rate of the room the codecs were made for.
+    pub rate: u32,
+    pub voice: Voice,
+    pub downlink: Downlink,
+    pub talk: TalkDetector,
+    /// The `control.version` last applied.
+    applied: u64,
+    /// The `control.voice_epoch` last applied.
+    voice_epoch: u64,
+}
+
+/// What requests ask of the codecs, applied by the next tick.
+struct Control {
+    display: Option<String>,
+    profile: EncoderProfile,
+    payload_type: u8,
+    /// Bumped to make the decoder and the talk detector start afresh.
+    voice_epoch: u64,
+}
+
+pub struct Participant {
+    endpoint: Arc<dyn Endpoint>,
+    transport: Transport,
+    user_id: AtomicU64,
+    muted: AtomicBool,
+    /// Media is flowing: the PeerConnection is up, or the first plain RTP packet came.
+    setup: AtomicBool,
+    talking: AtomicBool,
+    volume_percent: AtomicU32,
+    /// The session is gone: nothing more may be sent to the handle.
+    detached: AtomicBool,
+    /// Bumped by every change of `control`, so a tick skips the lock when nothing changed.
+    control_version: AtomicU64,
+    control: OrderedMutex<Control>,
+    queue: OrderedMutex<JitterQueue>,
+    media: OrderedMutex<Media>,
+    /// Packets dropped on arrival as unparseable or of another payload type.
+    rejected_packets: AtomicU64,
+}
+
+impl Participant {
+    pub fn new(
+        endpoint: Arc<dyn Endpoint>,
+        transport: Transport,
+        user_id: u64,
+        settings: &Settings,
+        rate: u32,
+        payload_type: u8,
+    ) -> Result<Self, CodecError> {
+        Ok(Participant {
+            endpoint,
+            transport,
+            user_id: AtomicU64::new(user_id),
+            muted: AtomicBool::new(settings.muted),
+            setup: AtomicBool::new(false),
+            talking: AtomicBool::new(false),
+            volume_percent: AtomicU32::new(settings.volume_percent),
+            detached: AtomicBool::new(false),
+            control_version: AtomicU64::new(0),
+            control: OrderedMutex::leaf(
+                "participant control",
+                Control {
+                    display: settings.display.clone(),
+                    profile: settings.profile,
+                    payload_type,
+                    voice_epoch: 0,
+                },
+            ),
+            queue: OrderedMutex::leaf("participant queue", JitterQueue::new(settings.prebuffer)),
+            media: OrderedMutex::new(
+                Rank::Media,
+                "participant media",
+                Media {
+                    rate,
+                    voice: Voice::new(rate)?,
+                    downlink: Downlink::new(rate, settings.profile, payload_type)?,
+                    talk: TalkDetector::default(),
+                    applied: 0,
+                    voice_epoch: 0,
+                },
+            ),
+            rejected_packets: AtomicU64::new(0),
+        })
+    }
+
+    pub fn endpoint(&self) -> &Arc<dyn Endpoint> {
+        &self.endpoint
+    }
+
+    /// The endpoint, unless the handle is gone.
+    pub fn live_endpoint(&self) -> Option<&Arc<dyn Endpoint>> {
+        (!self.detached.load(Relaxed)).then_some(&self.endpoint)
+    }
+
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    pub fn is_plain_rtp(&self) -> bool {
+        matches!(self.transport, Transport::PlainRtp(_))
+    }
+
+    pub fn user_id(&self) -> u64 {
+        self.user_id.load(Relaxed)
+    }
+
+    /// A new id, for a participant that is in no room.
+    pub fn set_user_id(&self, user_id: u64) {
+        self.user_id.store(user_id, Relaxed)
+    }
+
+    pub fn display(&self) -> Option<String> {
+        self.control.lock().display.clone()
+    }
+
+    pub fn is_muted(&self) -> bool {
+        self.muted.load(Relaxed)
+    }
+
+    /// Mutes or unmutes (the participant's own `configure` and a moderator alike); returns
+    /// whether the state changed. A muted voice is dropped on arrival; an unmuted one is
+    /// decoded afresh, since the decoder last heard it before the mute.
+    pub fn set_muted(&self, muted: bool) -> bool {
+        if self.muted.swap(muted, Relaxed) == muted {
+            return false;
+        }
+        if muted {
+            self.queue.lock().reset();
+            self.talking.store(false, Relaxed);
+        } else {
+            self.restart_voice();
+        }
+        true
+    }
+
+    pub fn is_setup(&self) -> bool {
+        self.setup.load(Relaxed)
+    }
+
+    /// Marks media as flowing or not; returns the previous state.
+    pub fn set_setup(&self, setup: bool) -> bool {
+        self.setup.swap(setup, Relaxed)
+    }
+
+    pub fn is_talking(&self) -> bool {
+        self.talking.load(Relaxed)
+    }
+
+    /// Ends talking (mute, leave); returns whether the participant was talking.
+    pub fn stop_talking(&self) -> bool {
+        let was = self.talking.swap(false, Relaxed);
+        if was {
+            self.restart_voice();
+        }
+        was
+    }
+
+    pub fn volume_percent(&self) -> u32 {
+        self.volume_percent.load(Relaxed)
+    }
+
+    /// The handle is gone: nothing more is sent to it.
+    pub fn detach(&self) {
+        self.detached.store(true, Relaxed);
+        self.setup.store(false, Relaxed);
+    }
+
+    pub fn count_rejected(&self, packets: u64) {
+        self.rejected_packets.fetch_add(packets, Relaxed);
+    }
+
+    /// Queues one received RTP packet for the mixer (called on Janus's or the mixer's threads).
+    pub fn receive(&self, ssrc: u32, sequence: u16, payload: &[u8], audio_level: Option<u8>) {
+        if self.is_muted() {
+            return; // muted voices are not mixed; nothing to keep
+        }
+        self.queue.lock().push(ssrc, sequence, payload, audio_level);
+    }
+
+    /// The settings as they stand, for `configure` to change some of them.
+    pub fn settings(&self) -> Settings {
+        let (display, profile) = {
+            let control = self.control.lock();
+            (control.display.clone(), control.profile)
+        };
+        let prebuffer = self.queue.lock().prebuffer();
+        Settings {
+            display,
+            muted: self.is_muted(),
+            volume_percent: self.volume_percent(),
+            prebuffer,
+            profile,
+        }
+    }
+
+    /// Applies new settings, all but `muted` (which goes through `Room::set_muted`, or
+    /// `set_muted` outside a room). The codecs follow at the next tick.
+    pub fn apply(&self, settings: &Settings) {
+        self.change_control(|c| {
+            c.display.clone_from(&settings.display);
+            c.profile = settings.profile;
+        });
+        self.volume_percent.store(settings.volume_percent, Relaxed);
+        self.queue.lock().set_prebuffer(settings.prebuffer);
+    }
+
+    pub fn set_payload_type(&self, payload_type: u8) {
+        self.change_control(|c| c.payload_type = payload_type);
+    }
+
+    /// `resetdecoder`, and moving to another room: what is queued is dropped and the decoder
+    /// starts afresh.
+    pub fn reset_voice(&self) {
+        self.queue.lock().reset();
+        self.restart_voice();
+    }
+
+    fn restart_voice(&self) {
+        self.change_control(|c| c.voice_epoch += 1);
+    }
+
+    fn change_control(&self, change: impl FnOnce(&mut Control)) {
+        change(&mut self.control.lock());
+        self.control_version.fetch_add(1, Relaxed);
+    }
+
+    /// The codec state, for a mixer thread; `None` while another mixer thread has it (the
+    /// participant is moving between rooms): it sits this tick out.
+    pub fn try_media(&self) -> Option<crate::locks::Guard<'_, Media>> {
+        self.media.try_lock()
+    }
+
+    /// Brings the codecs in line with what requests asked for and with the room's rate. Called
+    /// by the mixer with `media` held.
+    pub fn sync_media(&self, media: &mut Media, room_rate: u32) -> Result<(), CodecError> {
+        if media.rate != room_rate {
+            media.voice = Voice::new(room_rate)?;
+            media.downlink.set_rate(room_rate)?;
+            media.talk = TalkDetector::default();
+            media.rate = room_rate;
+        }
+        let version = self.control_version.load(Relaxed);
+        if version == media.applied {
+            return Ok(());
+        }
+        let (profile, payload_type, voice_epoch) = {
+            let control = self.control.lock();
+            (control.profile, control.payload_type, control.voice_epoch)
+        };
+        media.applied = version;
+        media.downlink.payload_type = payload_type;
+        if voice_epoch != media.voice_epoch {
+            media.voice_epoch = voice_epoch;
+            media.voice.reset();
+            media.talk = TalkDetector::default();
+        }
+        media.downlink.set_profile(profile)
+    }
+
+    /// Reports a talking change decided by the mixer; returns whether it is a change.
+    pub fn set_talking(&self, talking: bool) -> bool {
+        self.talking.swap(talking, Relaxed) != talking
+    }
+
+    pub fn queue_stats(&self) -> JitterStats {
+        self.queue.lock().stats
+    }
+
+    /// The jitter queue, for the mixer to pull from and plain RTP to push into.
+    pub fn queue(&self) -> &OrderedMutex<JitterQueue> {
+        &self.queue
+    }
+
+    /// Ends the participant's media (kicked, or its room destroyed): Janus closes the
+    /// PeerConnection, when there is one; a plain-RTP socket is closed.
+    pub fn close_media(&self) {
+        match &self.transport {
+            Transport::WebRtc => {
+                if self.is_setup() && !self.detached.load(Relaxed) {
+                    self.endpoint.close_pc();
+                }
+            }
+            Transport::PlainRtp(link) => link.close(),
+        }
+    }
+
+    /// The participant as rooms list it: `{"userid","display","setup","muted","talking"}`.
+    pub fn describe(&self) -> Value {
+        let mut v = json!({
+            "userid": self.user_id(),
+            "setup": self.is_setup(),
+            "muted": self.is_muted(),
+            "talking": self.is_talking(),
+        });
+        if let Some(display) = self.display() {
+            v["display"] = Value::String(display);
+        }
+        v
+    }
+
+    /// What Janus's Admin API shows of the participant's reception.
+    pub fn describe_reception(&self) -> Value {
+        let stats = self.queue_stats();
+        json!({
+            "queue": {
+                "received": stats.received, "late": stats.late, "duplicates": stats.duplicates,
+                "overflow_drops": stats.overflow_drops, "lost": stats.lost,
+                "underruns": stats.underruns,
+            },
+            "rejected_packets": self.rejected_packets.load(Relaxed),
+        })
+    }
+}
+
+impl PacketSink for Participant {
+    fn send(&self, packet: &[u8]) {
+        if self.detached.load(Relaxed) {
+            return;
+        }
+        match &self.transport {
+            Transport::WebRtc => self.endpoint.relay_rtp(packet),
+            Transport::PlainRtp(link) => link.send(packet),
+        }
+    }
+}
+
+/// Logs a codec failure of a participant's media, rarely.
+pub fn log_codec_error(user_id: u64, error: &CodecError, count: u64) {
+    if count.is_power_of_two() {
+        log!(
+            Error,
+            "Participant {user_id}: codec failure ({error}); {count} so far"
+        );
+    }
+}

@@ -1,0 +1,391 @@
+//! A room: its settings, its participants, its recording, and its 20 ms tick.
+//!
+//! Two locks (see `locks` for the whole order): `state` (rank `Room`: settings, membership and
+//! recording; held briefly by requests, and by the mixer thread to take a snapshot before a
+//! tick and to hand the mix to the recording after it) and `mix` (rank `Mix`: the mixing state,
+//! held by the room's mixer thread for the length of a tick and by nobody else). During a tick
+//! the mixer thread takes each member's codec state with `try_lock` and, under it, the member's
+//! leaf locks; it never takes `state` while holding `mix`.
+
+use crate::archive::recorder::RecordingHandle;
+use crate::conference::events::Notices;
+use crate::conference::participant::{Media, Participant, Transport, log_codec_error};
+use crate::conference::services::Services;
+use crate::locks::{Guard, OrderedMutex, Rank};
+use crate::media::plain_rtp::MAX_DATAGRAMS_PER_TICK;
+use crate::media::talk::TalkSettings;
+use crate::mixer::pool::Mixable;
+use crate::mixer::tick::{Member, RoomMix};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoomSettings {
+    pub description: String,
+    pub secret: Option<String>,
+    pub pin: Option<String>,
+    pub is_private: bool,
+    pub audiolevel_event: bool,
+    pub talk: TalkSettings,
+    pub allow_rtp_participants: bool,
+    /// Packets each participant pre-buffers unless they ask otherwise.
+    pub default_prebuffer: u32,
+}
+
+/// Where the room's recording stands.
+pub enum Recording {
+    /// Not recorded (the room's `record` is off).
+    Off,
+    /// Recorded from the first participant on; nobody has come yet.
+    Waiting,
+    Active(RecordingHandle),
+    /// Writing failed; the room goes on unrecorded. The handle stays so that `destroy` still
+    /// finishes what was written (its job file says it is incomplete).
+    Failed(RecordingHandle),
+}
+
+pub struct RoomState {
+    pub settings: RoomSettings,
+    pub participants: Vec<Arc<Participant>>,
+    pub destroyed: bool,
+    /// A mixer thread is ticking this room.
+    scheduled: bool,
+    pub recording: Recording,
+}
+
+/// Why a participant could not be added.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AddError {
+    /// The room was destroyed meanwhile.
+    Destroyed,
+    /// Someone in the room has this user id.
+    UserIdTaken(u64),
+}
+
+pub struct Room {
+    pub id: String,
+    pub sampling_rate: u32,
+    services: Arc<Services>,
+    state: OrderedMutex<RoomState>,
+    mix: OrderedMutex<RoomMix>,
+}
+
+impl Room {
+    pub fn new(
+        id: String,
+        sampling_rate: u32,
+        settings: RoomSettings,
+        record: bool,
+        services: Arc<Services>,
+    ) -> Self {
+        Room {
+            id,
+            sampling_rate,
+            services,
+            state: OrderedMutex::new(
+                Rank::Room,
+                "room state",
+                RoomState {
+                    settings,
+                    participants: Vec::new(),
+                    destroyed: false,
+                    scheduled: false,
+                    recording: if record {
+                        Recording::Waiting
+                    } else {
+                        Recording::Off
+                    },
+                },
+            ),
+            mix: OrderedMutex::new(Rank::Mix, "room mix", RoomMix::new(sampling_rate)),
+        }
+    }
+
+    pub fn state(&self) -> Guard<'_, RoomState> {
+        self.state.lock()
+    }
+
+    pub fn settings(&self) -> RoomSettings {
+        self.state().settings.clone()
+    }
+
+    pub fn participants(&self) -> Vec<Arc<Participant>> {
+        self.state().participants.clone()
+    }
+
+    pub fn find(&self, user_id: u64) -> Option<Arc<Participant>> {
+        self.state()
+            .participants
+            .iter()
+            .find(|p| p.user_id() == user_id)
+            .cloned()
+    }
+
+    pub fn contains(&self, participant: &Participant) -> bool {
+        self.state()
+            .participants
+            .iter()
+            .any(|p| std::ptr::eq(&**p, participant))
+    }
+
+    /// Adds a participant; starts the recording and the mixing if they were not running.
+    /// Returns the others' descriptions; `notices` gets their `joined` events.
+    pub fn add(
+        self: &Arc<Self>,
+        participant: &Arc<Participant>,
+        notices: &mut Notices,
+    ) -> Result<Vec<Value>, AddError> {
+        let (others, schedule) = {
+            let mut state = self.state();
+            if state.destroyed {
+                return Err(AddError::Destroyed);
+            }
+            let user_id = participant.user_id();
+            if state.participants.iter().any(|p| p.user_id() == user_id) {
+                return Err(AddError::UserIdTaken(user_id));
+            }
+            let others: Vec<Value> = state.participants.iter().map(|p| p.describe()).collect();
+            let joined = json!({"audioroom": "joined", "id": self.id, "participants": [participant.describe()]});
+            notices.tell_all(&state.participants, None, &joined);
+            state.participants.push(participant.clone());
+            if matches!(state.recording, Recording::Waiting) {
+                let handle = self
+                    .services
+                    .recorder
+                    .start_recording(&self.id, self.sampling_rate);
+                state.recording = Recording::Active(handle);
+            }
+            let schedule = !state.scheduled;
+            state.scheduled = true;
+            drop(state);
+            (others, schedule)
+        };
+        if schedule {
+            self.services.mixers.schedule(self.clone());
+        }
+        Ok(others)
+    }
+
+    /// Takes a participant out; the others hear `leaving` (after `stopped-talking`). Returns
+    /// false when it was not in the room.
+    pub fn remove(&self, participant: &Participant, notices: &mut Notices) -> bool {
+        let mut state = self.state();
+        let Some(at) = state
+            .participants
+            .iter()
+            .position(|p| std::ptr::eq(&**p, participant))
+        else {
+            return false;
+        };
+        state.participants.remove(at);
+        self.stopped_talking(&state, participant, notices);
+        let leaving =
+            json!({"audioroom": "event", "id": self.id, "leaving": participant.user_id()});
+        notices.tell_all(&state.participants, None, &leaving);
+        true
+    }
+
+    /// Mutes or unmutes a participant of this room (its own `configure` or a moderator); a
+    /// talker who is muted stops talking at once. Returns whether the state changed.
+    pub fn set_muted(&self, participant: &Participant, muted: bool, notices: &mut Notices) -> bool {
+        let was_talking = participant.is_talking();
+        if !participant.set_muted(muted) {
+            return false;
+        }
+        if muted && was_talking {
+            let state = self.state();
+            if state.settings.audiolevel_event {
+                let event = json!({"audioroom": "stopped-talking", "id": self.id, "userid": participant.user_id()});
+                notices.tell_all(&state.participants, None, &event);
+            }
+        }
+        true
+    }
+
+    fn stopped_talking(&self, state: &RoomState, participant: &Participant, notices: &mut Notices) {
+        if participant.stop_talking() && state.settings.audiolevel_event {
+            let event = json!({"audioroom": "stopped-talking", "id": self.id, "userid": participant.user_id()});
+            notices.tell_all(&state.participants, None, &event);
+        }
+    }
+
+    /// Marks the room destroyed and empties it; returns who was in it and the recording to
+    /// finish. After this no tick writes to the recording.
+    pub fn destroy(&self) -> (Vec<Arc<Participant>>, Option<RecordingHandle>) {
+        let mut state = self.state();
+        state.destroyed = true;
+        let participants = std::mem::take(&mut state.participants);
+        let recording = match std::mem::replace(&mut state.recording, Recording::Off) {
+            Recording::Active(handle) | Recording::Failed(handle) => Some(handle),
+            Recording::Off | Recording::Waiting => None,
+        };
+        drop(state);
+        for p in &participants {
+            p.stop_talking();
+        }
+        (participants, recording)
+    }
+
+    /// Recording failed on disk: the room carries on unrecorded and its participants are told.
+    pub fn recording_failed(&self, recording_id: u64, reason: &str, notices: &mut Notices) {
+        let mut state = self.state();
+        if matches!(&state.recording, Recording::Active(h) if h.id() == recording_id) {
+            if let Recording::Active(handle) =
+                std::mem::replace(&mut state.recording, Recording::Off)
+            {
+                state.recording = Recording::Failed(handle);
+            }
+            let event = json!({"audioroom": "event", "id": self.id, "recording": "stopped", "reason": reason});
+            notices.tell_all(&state.participants, None, &event);
+        }
+    }
+
+    /// The same event to everyone in the room but `except`.
+    pub fn tell_all(&self, except: Option<&Participant>, event: &Value, notices: &mut Notices) {
+        notices.tell_all(&self.state().participants, except, event);
+    }
+
+    /// The room as `list` shows it.
+    pub fn describe(&self) -> Value {
+        let state = self.state();
+        json!({
+            "id": self.id,
+            "description": state.settings.description,
+            "sampling_rate": self.sampling_rate,
+            "record": matches!(state.recording, Recording::Waiting | Recording::Active(_)),
+            "num_participants": state.participants.len(),
+        })
+    }
+
+    /// Reads the plain-RTP members' sockets (a bounded number of datagrams each); the first
+    /// valid packet of a member sets it up, and the room hears it.
+    fn receive_plain_rtp(&self, members: &[Arc<Participant>], notices: &mut Notices) {
+        for p in members {
+            let Transport::PlainRtp(link) = p.transport() else {
+                continue;
+            };
+            let drained = link.drain(MAX_DATAGRAMS_PER_TICK, |packet| {
+                p.receive(
+                    packet.ssrc,
+                    packet.sequence,
+                    packet.payload,
+                    packet.audio_level,
+                )
+            });
+            if drained.rejected > 0 {
+                p.count_rejected(drained.rejected as u64);
+            }
+            if drained.valid > 0 && !p.set_setup(true) {
+                let event =
+                    json!({"audioroom": "event", "id": self.id, "participants": [p.describe()]});
+                notices.tell_all(members, Some(p), &event);
+            }
+        }
+    }
+
+    /// Mixes one tick for `members` under the `mix` lock; returns the full mix for the
+    /// recording. Members whose codecs another mixer thread holds (moving between rooms) sit
+    /// this tick out.
+    fn mix(
+        &self,
+        members: &[Arc<Participant>],
+        talk: TalkUpdate,
+        notices: &mut Notices,
+    ) -> Vec<i16> {
+        let mut mix = self.mix.lock();
+        let mut ready = Vec::with_capacity(members.len());
+        for p in members {
+            let Some(mut media) = p.try_media() else {
+                continue;
+            };
+            if let Err(error) = p.sync_media(&mut media, self.sampling_rate) {
+                mix.codec_errors += 1;
+                log_codec_error(p.user_id(), &error, mix.codec_errors);
+                continue;
+            }
+            ready.push((p, media));
+        }
+        {
+            let mut views: Vec<Member> = ready
+                .iter_mut()
+                .map(|(p, media)| {
+                    let media = &mut **media;
+                    Member {
+                        voice: &mut media.voice,
+                        downlink: &mut media.downlink,
+                        queue: p.queue(),
+                        speaks: p.is_setup() && !p.is_muted(),
+                        listens: p.is_setup(),
+                        volume_percent: p.volume_percent(),
+                        sink: &***p,
+                    }
+                })
+                .collect();
+            mix.tick(&mut views);
+        }
+        for (p, media) in ready.iter_mut() {
+            let Media {
+                voice,
+                talk: detector,
+                ..
+            } = &mut **media;
+            for level in voice.take_levels() {
+                let Some(talking) = detector.observe(level, talk.settings) else {
+                    continue;
+                };
+                if p.set_talking(talking) && talk.events {
+                    let kind = if talking {
+                        "talking"
+                    } else {
+                        "stopped-talking"
+                    };
+                    let event = json!({"audioroom": kind, "id": self.id, "userid": p.user_id()});
+                    notices.tell_all(members, None, &event);
+                }
+            }
+        }
+        mix.full_mix().to_vec()
+    }
+}
+
+/// How talking is detected and told in this room, as of the tick's snapshot.
+#[derive(Clone, Copy)]
+struct TalkUpdate {
+    settings: TalkSettings,
+    events: bool,
+}
+
+impl Mixable for Room {
+    /// One 20 ms tick. False when the room no longer needs ticking (empty or destroyed); it is
+    /// then unscheduled until someone joins again.
+    fn tick(&self) -> bool {
+        let (members, talk) = {
+            let mut state = self.state();
+            if state.destroyed || state.participants.is_empty() {
+                state.scheduled = false;
+                return false;
+            }
+            let talk = TalkUpdate {
+                settings: state.settings.talk,
+                events: state.settings.audiolevel_event,
+            };
+            (state.participants.clone(), talk)
+        };
+        let mut notices = Notices::new();
+        self.receive_plain_rtp(&members, &mut notices);
+        let full_mix = self.mix(&members, talk, &mut notices);
+        if let Recording::Active(recording) = &mut self.state().recording {
+            recording.write(full_mix);
+        }
+        self.services.events.post(notices);
+        true
+    }
+
+    fn abandoned(&self) {
+        self.state().scheduled = false;
+    }
+
+    fn name(&self) -> String {
+        self.id.clone()
+    }
+}

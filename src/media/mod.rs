@@ -1,0 +1,17 @@
+//! Media: what one stream of audio needs, knowing nothing of rooms or Janus. RTP packets in and
+//! out, the jitter queue that orders them, the decoding of one participant's voice (uplink),
+//! the encoding of what one listener hears (downlink), and the signal tools both use.
+//!
+//! Lower layers: `locks`, `log`. Nothing here names `archive`, `mixer`, `conference`, `api`
+//! or `ffi`.
+
+pub mod codec;
+pub mod downlink;
+pub mod encoder;
+pub mod jitter;
+pub mod limiter;
+pub mod plain_rtp;
+pub mod rtp;
+pub mod silence;
+pub mod talk;
+pub mod voice;
