@@ -29,7 +29,7 @@
 
 use std::cell::RefCell;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Condvar, Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
@@ -82,7 +82,11 @@ impl<T> OrderedMutex<T> {
 
     pub fn lock(&self) -> Guard<'_, T> {
         check_order(self.rank, self.name);
+        #[cfg(test)]
+        waits::waiting_for(Some(self.name));
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        #[cfg(test)]
+        waits::waiting_for(None);
         self.held(inner)
     }
 
@@ -170,10 +174,18 @@ impl<T> Drop for Guard<'_, T> {
 
 /// Violations already reported, one bit per (held rank, wanted rank), so a log is not flooded.
 static REPORTED: AtomicU32 = AtomicU32::new(0);
+/// Violations seen since the process started (tests assert none).
+static VIOLATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// How many times a lock was taken out of order, or a call made out while holding one.
+pub fn violations() -> u64 {
+    VIOLATIONS.load(Relaxed)
+}
 
 fn check_order(rank: Rank, name: &'static str) {
     let conflict = HELD.with(|h| h.borrow().iter().find(|l| l.rank >= rank).copied());
     let Some(held) = conflict else { return };
+    VIOLATIONS.fetch_add(1, Relaxed);
     let message = format!(
         "Lock order violation: taking {name} (rank {}) while holding {} (rank {})",
         rank as u32, held.name, held.rank as u32
@@ -193,6 +205,7 @@ pub fn expect_none_held(what: &str) {
     let Some(held) = HELD.with(|h| h.borrow().first().copied()) else {
         return;
     };
+    VIOLATIONS.fetch_add(1, Relaxed);
     let message = format!("Lock order violation: {what} while holding {}", held.name);
     if cfg!(test) {
         panic!("{message}");
@@ -200,6 +213,41 @@ pub fn expect_none_held(what: &str) {
     let bit = 1u32 << (25 + held.rank as u32);
     if REPORTED.fetch_or(bit, Relaxed) & bit == 0 {
         crate::log!(Error, "{message}");
+    }
+}
+
+/// Which thread waits for which lock while holding which (unit tests only): what a watchdog
+/// prints when a test seems stuck, so a deadlock fails with both sides named.
+#[cfg(test)]
+pub mod waits {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    static WAITING: Mutex<BTreeMap<String, (&'static str, Vec<&'static str>)>> =
+        Mutex::new(BTreeMap::new());
+
+    pub(super) fn waiting_for(lock: Option<&'static str>) {
+        let thread = std::thread::current();
+        let name = format!("{:?} {}", thread.id(), thread.name().unwrap_or("?"));
+        let mut waiting = WAITING.lock().unwrap_or_else(|e| e.into_inner());
+        match lock {
+            Some(lock) => {
+                waiting.insert(name, (lock, super::held_by_this_thread()));
+            }
+            None => {
+                waiting.remove(&name);
+            }
+        }
+    }
+
+    /// One line per thread blocked on a lock right now.
+    pub fn report() -> String {
+        let waiting = WAITING.lock().unwrap_or_else(|e| e.into_inner());
+        waiting
+            .iter()
+            .map(|(thread, (lock, held))| format!("{thread}: waits for {lock}, holds {held:?}"))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 

@@ -6,7 +6,7 @@
 set -euo pipefail
 
 APT_PACKAGES=(janus janus-dev libopus-dev libglib2.0-dev libjansson-dev autoconf automake libtool
-              pkg-config make gcc binutils iproute2 python3 python3-pip valgrind)
+              pkg-config make gcc binutils iproute2 python3 python3-pip valgrind gdb)
 PIP_PACKAGES=(aiortc numpy pytest requests matplotlib)
 
 missing=()

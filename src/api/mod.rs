@@ -13,3 +13,5 @@ pub mod jsep;
 pub mod moderation;
 pub mod participant_requests;
 pub mod room_requests;
+#[cfg(test)]
+mod stress_tests;

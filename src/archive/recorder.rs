@@ -176,29 +176,28 @@ impl Recorder {
     }
 
     fn write_unfinished_jobs(&self, patience: Duration) {
-        let unfinished: Vec<(u64, Entry)> = {
+        // Only recordings whose file exists: one the thread has not even created yet may still
+        // be, and is then finished by the thread as usual.
+        let unfinished: Vec<(u64, Entry, PathBuf)> = {
             let mut ledger = self.ledger.lock();
             let ids: Vec<u64> = ledger
                 .iter()
-                .filter(|(_, e)| !e.job_claimed)
+                .filter(|(_, e)| !e.job_claimed && e.path.is_some())
                 .map(|(id, _)| *id)
                 .collect();
             let unfinished = ids
                 .into_iter()
-                .filter_map(|id| ledger.remove(&id).map(|e| (id, e)))
+                .filter_map(|id| {
+                    // Out of the ledger: the thread, should it get there, writes no job.
+                    let entry = ledger.remove(&id)?;
+                    let path = entry.path.clone()?;
+                    Some((id, entry, path))
+                })
                 .collect();
             drop(ledger);
             unfinished
         };
-        for (id, entry) in unfinished {
-            let Some(path) = entry.path.clone() else {
-                log!(
-                    Error,
-                    "Recording {id} of room {} never reached the disk",
-                    entry.room_id
-                );
-                continue;
-            };
+        for (id, entry, path) in unfinished {
             let finished = ArchiveFinished {
                 uid: recording_uid(&entry.room_id, id, entry.started_us),
                 room_id: entry.room_id,
@@ -414,6 +413,7 @@ impl Worker {
 
     fn finish(&mut self, id: u64, dropped_frames: u64) {
         let file = self.files.remove(&id);
+        // Claimed here, or already taken out of the ledger by a `stop` that gave up waiting.
         let claimed = {
             let mut ledger = self.ledger.lock();
             match ledger.get_mut(&id) {

@@ -9,6 +9,7 @@ use serde_json::Value;
 use std::fs;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::time::Instant;
 
 struct Folders {
     root: PathBuf,
@@ -271,4 +272,78 @@ fn a_folder_that_cannot_be_written_is_reported_not_fatal() {
         folders.jobs().is_empty(),
         "no job for a recording that never had a file"
     );
+}
+
+#[test]
+fn a_stop_that_runs_out_of_time_still_leaves_exactly_one_job_per_recording() {
+    let folders = Folders::new("patience");
+    let config = folders.config("p-#{id}");
+    let recorder = quiet_recorder(&config);
+    let mut recording = recorder.start_recording("slow", 48000);
+    // Far more than the thread writes before `stop` gives up at once: 400 s of audio queued.
+    for _ in 0..20_000 {
+        recording.write(vec![1000; 960]);
+    }
+    // The file exists (its first frame was written) before patience runs out.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while folders.wavs().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    recording.finish();
+    recorder.stop(Duration::ZERO);
+    let early = folders.jobs();
+    // Let the thread get to the end of its queue, as it would if Janus waited.
+    recorder.stop(Duration::from_secs(20));
+    let jobs = folders.jobs();
+    assert_eq!(jobs.len(), 1, "exactly one job: {jobs:?}");
+    assert_eq!(
+        early, jobs,
+        "written by the impatient stop, not again by the thread"
+    );
+    let data = &jobs[0]["data"];
+    assert_eq!(data["incomplete"], true);
+    assert!(
+        data["error"]
+            .as_str()
+            .unwrap()
+            .contains("could not be finished within 0 s"),
+        "{data}"
+    );
+    // The WAV is valid and holds at least what the job claims.
+    let reader = hound::WavReader::open(&folders.wavs()[0]).unwrap();
+    assert!(reader.duration() as u64 * 1000 / 48000 >= data["duration_ms"].as_u64().unwrap());
+}
+
+#[test]
+fn a_job_folder_that_cannot_be_written_is_retried_until_it_can() {
+    let folders = Folders::new("retry");
+    let config = folders.config("r-#{id}");
+    fs::create_dir_all(&folders.root).unwrap();
+    // The job folder's place is taken by a file: writing a job fails.
+    fs::write(&config.job_path, b"in the way").unwrap();
+    let written = Arc::new(Mutex::new(Vec::new()));
+    let recorder = {
+        let written = written.clone();
+        Recorder::start(
+            &config,
+            Box::new(|_, _, _| {}),
+            Arc::new(move |e: &Value| written.lock().unwrap().push(e.clone())),
+        )
+        .unwrap()
+    };
+    let mut recording = recorder.start_recording("r", 8000);
+    recording.write(vec![0; 160]);
+    recording.finish();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(written.lock().unwrap().is_empty(), "not written yet");
+    // The operator fixes the folder; the next try succeeds.
+    fs::remove_file(&config.job_path).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while written.lock().unwrap().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(folders.jobs().len(), 1, "written on a later try");
+    assert_eq!(written.lock().unwrap().len(), 1);
+    recorder.stop(PATIENCE);
+    assert_eq!(folders.jobs().len(), 1);
 }

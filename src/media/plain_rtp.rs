@@ -87,16 +87,13 @@ impl PlainRtpLink {
         self.socket.lock().take();
     }
 
-    /// Reads at most `max` datagrams and hands every valid packet to `deliver`.
+    /// Reads at most `max` datagrams and hands every valid packet to `deliver` (with the
+    /// socket's lock released: `deliver` takes the participant's queue, another leaf).
     pub fn drain(&self, max: usize, mut deliver: impl FnMut(&RtpPacket)) -> Drained {
         let mut buf = [0u8; 1600];
         let mut drained = Drained::default();
-        let guard = self.socket.lock();
-        let Some(socket) = guard.as_ref() else {
-            return drained;
-        };
         for _ in 0..max {
-            let Ok((len, _from)) = socket.recv_from(&mut buf) else {
+            let Some(len) = self.receive_one(&mut buf) else {
                 return drained;
             };
             match rtp::parse(&buf[..len], self.audio_level_ext) {
@@ -107,9 +104,16 @@ impl PlainRtpLink {
                 _ => drained.rejected += 1,
             }
         }
-        drop(guard);
         drained.capped = true;
         drained
+    }
+
+    /// One waiting datagram's length, or `None` when there is none or the link is closed.
+    fn receive_one(&self, buf: &mut [u8]) -> Option<usize> {
+        let socket = self.socket.lock();
+        let (len, _from) = socket.as_ref()?.recv_from(buf).ok()?;
+        drop(socket);
+        Some(len)
     }
 }
 

@@ -413,12 +413,31 @@ class JanusServer:
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
+                stacks = self.dump_stacks()
                 self.kill()
                 raise JanusStopTimeout(
                     f"Janus did not exit within {timeout}s after signal {signal}; killed.\n"
-                    + self.log_tail(40)
+                    + self.log_tail(40) + "\n--- threads of the stuck Janus ---\n" + stacks
                 )
         return self._reap()
+
+    def dump_stacks(self, timeout: float = 60.0) -> str:
+        """Every thread's stack of the running Janus (gdb), for reports of a hang; also saved
+        as ``stacks.txt`` in the work folder."""
+        if not self.alive():
+            return "(Janus is not running)"
+        if shutil.which("gdb") is None:
+            return "(gdb is not installed: no stacks)"
+        try:
+            out = subprocess.run(
+                ["gdb", "-p", str(self.proc.pid), "-batch", "-nx",
+                 "-ex", "set pagination off", "-ex", "thread apply all bt"],
+                capture_output=True, text=True, timeout=timeout).stdout
+        except (OSError, subprocess.SubprocessError) as e:
+            return f"(gdb failed: {e})"
+        (self.workdir / "stacks.txt").write_text(out)
+        # The plugin's threads and the ones blocked in a lock are what matter.
+        return _tail(out, 400)
 
     def kill(self) -> int | None:
         """SIGKILL Janus immediately (no cleanup) and reap it."""
