@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
 # Installs what building and testing the plugin needs, only where missing (Debian/Ubuntu, root).
-#   apt: Janus and its headers, libopus, glib, jansson, autotools, pkg-config, iproute2, valgrind
-#   pip: aiortc, numpy, pytest, requests, matplotlib (the WebRTC peers, analysis and benchmark charts)
+#   apt: Janus and its headers, libopus, glib, jansson, autotools, pkg-config, iproute2, valgrind;
+#        janus.js and adapter.js for the demo page, Chromium for its browser test
+#   pip: aiortc, numpy, pytest, requests, matplotlib (the WebRTC peers, analysis and benchmark
+#        charts), playwright (drives the system's Chromium; it never downloads a browser)
 # Rust (cargo, 1.85 or newer) must already be installed, e.g. with rustup.
+# --no-browser leaves out Chromium and playwright, which only the tests need
+# (test/start-janus.sh uses it: a person brings their own browser).
 set -euo pipefail
 
 APT_PACKAGES=(janus janus-dev libopus-dev libglib2.0-dev libjansson-dev autoconf automake libtool
-              pkg-config make gcc binutils iproute2 python3 python3-pip valgrind)
+              pkg-config make gcc binutils iproute2 python3 python3-pip valgrind
+              libjs-janus-gateway libjs-webrtc-adapter)
 PIP_PACKAGES=(aiortc numpy pytest requests matplotlib)
+if [ "${1:-}" != "--no-browser" ]; then
+    APT_PACKAGES+=(chromium)
+    PIP_PACKAGES+=(playwright)
+fi
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
