@@ -137,8 +137,9 @@ def demo(audioroom_factory, tmp_path):
 async def browser_page(tmp_path: Path):
     """A fresh headless Chromium (playwright gives it a new, temporary profile) and one page;
     the page's console goes to a log beside the test's files."""
-    from playwright.async_api import async_playwright
+    from playwright.async_api import async_playwright, expect
 
+    expect.set_options(timeout=10_000)   # 2 busy cores may be compiling beside us
     wav = write_tone_wav(tmp_path / "microphone.wav", PAGE_TONE)
     console = open(tmp_path / "console.log", "w")
     async with async_playwright() as pw:
