@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
 # Installs what building and testing the plugin needs, only where missing (Debian/Ubuntu, root).
-#   apt: Janus and its headers, libopus, glib, jansson, autotools, pkg-config, iproute2, valgrind
-#   pip: aiortc, numpy, pytest, requests, matplotlib (the WebRTC peers, analysis and benchmark charts)
+#   apt: Janus and its headers, libopus, glib, jansson, autotools, pkg-config, iproute2, valgrind;
+#        janus.js and adapter.js for the demo page, Chromium for its browser test
+#   pip: aiortc, numpy, pytest, requests, matplotlib (the WebRTC peers, analysis and benchmark
+#        charts), playwright (drives the system's Chromium; it never downloads a browser)
 # Rust (cargo, 1.85 or newer) must already be installed, e.g. with rustup.
+# --no-browser leaves out Chromium and playwright, which only the tests need
+# (test/start-janus.sh uses it: a person brings their own browser).
 set -euo pipefail
 
 APT_PACKAGES=(janus janus-dev libopus-dev libglib2.0-dev libjansson-dev autoconf automake libtool
-              pkg-config make gcc binutils iproute2 python3 python3-pip valgrind gdb)
+              pkg-config make gcc binutils iproute2 python3 python3-pip valgrind gdb
+              libjs-janus-gateway libjs-webrtc-adapter)
 PIP_PACKAGES=(aiortc numpy pytest requests matplotlib)
+if [ "${1:-}" != "--no-browser" ]; then
+    APT_PACKAGES+=(chromium)
+    PIP_PACKAGES+=(playwright)
+fi
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -20,7 +29,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -q "${missing[@]}"
 fi
 # Debian's janus package starts a system-wide Janus on some setups; we run our own.
-if command -v service >/dev/null 2>&1 && pgrep -x janus -u root >/dev/null 2>&1 && [ -z "${AUDIOROOM_KEEP_SYSTEM_JANUS:-}" ]; then
+# (Only the service itself: Janus processes of tests running meanwhile are left alone.)
+if command -v service >/dev/null 2>&1 && [ -z "${AUDIOROOM_KEEP_SYSTEM_JANUS:-}" ] \
+        && service janus status >/dev/null 2>&1; then
     service janus stop >/dev/null 2>&1 || true
 fi
 

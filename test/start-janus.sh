@@ -1,18 +1,35 @@
 #!/usr/bin/env bash
-# Builds and installs the plugin, then runs Debian's Janus in the foreground with it:
-# HTTP API on http://127.0.0.1:8088/janus, Admin API on http://127.0.0.1:7088/admin
-# (secret "janusoverlord"), recordings in ./build/recordings, job files in ./build/jobs.
-# Talk to it from another terminal:   test/tester.py create myroom && test/tester.py list
+# Builds and installs the plugin, then runs Debian's Janus in the foreground with it, and
+# serves the demo page (demo/, with Debian's janus.js) beside it:
+#   demo page      http://127.0.0.1:8000/          (AUDIOROOM_DEMO_PORT changes the port)
+#   WebSocket API  ws://127.0.0.1:8188             (what janus.js on the page uses)
+#   HTTP API       http://127.0.0.1:8088/janus     (what test/tester.py uses)
+#   Admin API      http://127.0.0.1:7088/admin     (secret "janusoverlord")
+# Recordings go to ./build/recordings, job files to ./build/jobs. Ctrl-C stops everything.
+#
+# For browsers on other hosts (they give the microphone only to https:// pages), give a
+# certificate and key: the page is then served over HTTPS on every interface, and Janus's
+# secure WebSocket listens on port 8989 with the same certificate:
+#   AUDIOROOM_DEMO_CERT=/path/cert.pem AUDIOROOM_DEMO_KEY=/path/key.pem test/start-janus.sh
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-"$here/install-deps.sh"
+demo_port="${AUDIOROOM_DEMO_PORT:-8000}"
+cert="${AUDIOROOM_DEMO_CERT:-}"
+key="${AUDIOROOM_DEMO_KEY:-}"
+if [ -n "$cert$key" ] && { [ ! -r "$cert" ] || [ ! -r "$key" ]; }; then
+    echo "AUDIOROOM_DEMO_CERT and AUDIOROOM_DEMO_KEY must both name readable PEM files" >&2
+    exit 64
+fi
+"$here/install-deps.sh" --no-browser
 plugin="$("$here/build.sh")"
 root="$(cd "$here/.." && pwd)/build"
 conf="$root/janus-conf"
 mkdir -p "$conf" "$root/janus-plugins" "$root/janus-transports" "$root/recordings" "$root/jobs"
 ln -sf "$plugin" "$root/janus-plugins/libjanus_audioroom.so"
-transports=$(dpkg -L janus | grep '/janus/transports/libjanus_http.so$' | head -1)
-ln -sf "$transports" "$root/janus-transports/libjanus_http.so"
+for transport in http websockets; do
+    lib=$(dpkg -L janus | grep "/janus/transports/libjanus_$transport.so\$" | head -1)
+    ln -sf "$lib" "$root/janus-transports/libjanus_$transport.so"
+done
 cat > "$conf/janus.jcfg" <<JCFG
 general: {
 	configs_folder = "$conf"
@@ -42,6 +59,31 @@ admin: {
 	admin_ip = "127.0.0.1"
 }
 JCFG
+if [ -n "$cert" ]; then
+    wss="wss = true
+	wss_port = 8989"
+    certificates="cert_pem = \"$(realpath "$cert")\"
+	cert_key = \"$(realpath "$key")\""
+else
+    wss="wss = false"
+    certificates=""
+fi
+cat > "$conf/janus.transport.websockets.jcfg" <<JCFG
+general: {
+	json = "indented"
+	ws = true
+	ws_port = 8188
+	ws_ip = "127.0.0.1"
+	$wss
+}
+admin: {
+	admin_ws = false
+	admin_wss = false
+}
+certificates: {
+	$certificates
+}
+JCFG
 [ -f "$conf/janus.plugin.cm.audioroom.jcfg" ] || cat > "$conf/janus.plugin.cm.audioroom.jcfg" <<JCFG
 general: {
 	archive_path = "$root/recordings"
@@ -49,6 +91,43 @@ general: {
 }
 JCFG
 mkdir -p "$root/janus-events" "$root/janus-loggers"
-echo "Janus with janus.plugin.cm.audioroom: http://127.0.0.1:8088/janus (Ctrl-C stops it)"
-echo "Try:  test/tester.py create myroom;  test/tester.py list;  python3 -i test/tester.py"
+
+# The demo page: a tiny server from Python's standard library. Janus replaces this shell
+# (exec, so signals reach it as before) and the server exits when Janus does.
+if [ -n "$cert" ]; then
+    serve_args=(--bind 0.0.0.0 --port "$demo_port" --cert "$cert" --key "$key")
+    page_url="https://$(hostname -f 2>/dev/null || hostname):$demo_port/"
+else
+    serve_args=(--bind 127.0.0.1 --port "$demo_port")
+    page_url="http://127.0.0.1:$demo_port/"
+fi
+python3 "$here/../demo/serve.py" "${serve_args[@]}" --exit-with-parent >/dev/null &
+serve_pid=$!
+sleep 0.5
+if ! kill -0 "$serve_pid" 2>/dev/null; then
+    echo "demo/serve.py could not listen on port $demo_port (busy? set AUDIOROOM_DEMO_PORT)" >&2
+    exit 1
+fi
+
+# Janus logs a lot while it starts: say where to go once its WebSocket API answers.
+(
+    for _ in $(seq 1 200); do
+        if (exec 3<>/dev/tcp/127.0.0.1/8188) 2>/dev/null; then
+            cat <<BANNER
+
+================================================================================
+  Janus with janus.plugin.cm.audioroom is up. Ctrl-C stops it.
+  Open the demo page:  $page_url
+  (join a room by name, allow the microphone; a second tab or browser is a second person)
+  HTTP API for test/tester.py: http://127.0.0.1:8088/janus
+    test/tester.py list;  test/tester.py listparticipants "café ☕";  python3 -i test/tester.py
+================================================================================
+
+BANNER
+            exit 0
+        fi
+        sleep 0.1
+    done
+    echo "Janus's WebSocket API (port 8188) did not come up: is another Janus running?" >&2
+) &
 exec janus -C "$conf/janus.jcfg" -F "$conf"
