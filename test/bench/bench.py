@@ -81,6 +81,16 @@ SCENARIOS = [
 ]
 SMOKE = Scenario("smoke", "smoke 1×3/1", 1, 3, 1)
 
+# Load profiles (profiles.rs): what participants who do not talk send. Reported in this order.
+PROFILES = {
+    "open-mic": "listeners send room noise at -60 to -50 dBFS (RFC 6464 levels about 47-62), as a browser with an "
+                "open microphone does",
+    "sip": "listeners send the same room noise, and no packet carries an audio level (no `audiolevel_ext` in the "
+           "joins), as a SIP gateway sends",
+    "silence": "listeners send encoded digital silence flagged level 127 (the ideal case; the only profile before "
+               "profiles existed)",
+}
+
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
@@ -203,6 +213,17 @@ admin: {{
                 "janus": "message_plugin", "transaction": "stats", "admin_secret": ADMIN_SECRET,
                 "plugin": OURS, "request": {"request": "stats"}})
             return r.json().get("response")
+        except (requests.RequestException, ValueError):
+            return None
+
+    def handle_info(self, session_id: int, handle_id: int) -> dict | None:
+        """The plugin's part of a handle's Admin API `handle_info` (its queue counters, for
+        example), or None."""
+        try:
+            r = requests.post(f"http://{LOOPBACK}:{self.admin_port}/admin/{session_id}/{handle_id}", timeout=5,
+                              json={"janus": "handle_info", "transaction": uuid.uuid4().hex,
+                                    "admin_secret": ADMIN_SECRET})
+            return r.json().get("info", {}).get("plugin_specific")
         except (requests.RequestException, ValueError):
             return None
 
@@ -403,14 +424,22 @@ def destroy_body(plugin: str, room) -> dict:
     return {"request": "destroy", ("id" if plugin == OURS else "room"): room}
 
 
-def join_body(plugin: str, room, index: int, quality: int, port: int) -> dict:
+def join_body(plugin: str, room, index: int, quality: int, port: int, audio_level: bool = True,
+              prebuffer: int | None = None) -> dict:
+    """A plain-RTP join, the same for both plugins. Without `audio_level` (the sip profile) the
+    participant announces no RFC 6464 extension, as a SIP gateway would not."""
+    rtp = {"ip": LOOPBACK, "port": port, "payload_type": 111}
+    if audio_level:
+        rtp["audiolevel_ext"] = 1
     body = {
         "request": "join",
         ("id" if plugin == OURS else "room"): room,
         "display": f"p{index}",
         "quality": quality,
-        "rtp": {"ip": LOOPBACK, "port": port, "payload_type": 111, "audiolevel_ext": 1},
+        "rtp": rtp,
     }
+    if prebuffer is not None:
+        body["prebuffer"] = prebuffer
     return body
 
 
@@ -456,30 +485,34 @@ def destroy_rooms(session, admin, plugin: str, rooms: list, result: dict) -> Non
             break
 
 
-def run_load(janus: Janus, plugin: str, sc: Scenario, args) -> dict:
-    """One plugin, one scenario with participants: returns the measurements."""
+def run_load(janus: Janus, plugin: str, sc: Scenario, args, profile: str) -> dict:
+    """One plugin, one scenario with participants, one load profile: returns the measurements."""
     janus.new_log()
     lg = None
     session = admin = None
     rooms = [room_name(plugin, sc, r) for r in range(sc.rooms)]
-    result: dict = {"plugin": plugin, "scenario": sc.key}
+    result: dict = {"plugin": plugin, "scenario": sc.key, "profile": profile}
     try:
         session = Session(janus.url)
         admin = session.attach(plugin)
         create_rooms(session, admin, plugin, rooms, rtp=True)
         lg = subprocess.Popen(
-            realtime_prefix() + [str(args.loadgen), "--talkers", str(sc.rooms * sc.talkers), "--warmup", str(args.warmup),
-             "--window", str(args.window), "--ext-id", "1"],
+            realtime_prefix() + [str(args.loadgen), "--profile", profile, "--talkers", str(sc.rooms * sc.talkers),
+                                 "--warmup", str(args.warmup), "--window", str(args.window), "--ext-id", "1"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         out = LineReader(lg.stdout)
         port = int(out.get(60).split()[1])
         t0 = time.monotonic()
         pending = []
+        listener_handle = None
         for r, room in enumerate(rooms):
             for i in range(sc.size):
                 h = session.attach(plugin)
                 talker = r * sc.talkers + i if i < sc.talkers else -1
-                q = session.send_async(h, join_body(plugin, room, r * sc.size + i, args.quality, port))
+                if talker < 0 and listener_handle is None:
+                    listener_handle = h
+                q = session.send_async(h, join_body(plugin, room, r * sc.size + i, args.quality, port,
+                                                    audio_level=profile != "sip"))
                 pending.append((talker, q))
         lines = []
         for talker, q in pending:
@@ -502,6 +535,9 @@ def run_load(janus: Janus, plugin: str, sc: Scenario, args) -> dict:
         if plugin == OURS:
             result["mixer_stats"] = janus.our_stats()
         w1 = time.monotonic()
+        if listener_handle is not None:
+            # One listener's handle_info (queue counters and the like), kept in the JSON.
+            result["listener_info"] = janus.handle_info(session.id, listener_handle)
         result["steal_percent"] = steal_percent(m0, machine_times())
         assert line == "window-end", line
         load = json.loads(out.get(30))
@@ -644,9 +680,9 @@ def load_cells(r: dict | None) -> tuple[str, str]:
     if not r or "load" not in r:
         return ("**error**" if r else "–", "–")
     ld = r["load"]
-    pps = f"{ld['pps']['mean']:.1f} (min {ld['pps']['min']:.1f})"
+    pps = f"{fmt_plain_ms(ld['pps']['mean'])} (min {fmt_plain_ms(ld['pps']['min'])})"
     sp = ld["spacing_ms"]
-    return pps, f"{sp['p50']:.1f} / {sp['p99']:.1f}"
+    return pps, f"{fmt_plain_ms(sp['p50'])} / {fmt_plain_ms(sp['p99'])}"
 
 
 def median_of(runs: list[dict], key: str):
@@ -697,10 +733,33 @@ def build_table(results: dict, plugins: list[str]) -> list[str]:
     return rows
 
 
-def build_markdown(meta: dict, results: dict, plugins: list[str], idle_run: dict | None) -> str:
+def entries_of(results: dict, empty: dict):
+    """(profile or None, entry) for every scenario run: the loaded ones per profile, then the
+    empty rooms (no participants, so no profile)."""
+    for profile, entries in results.items():
+        for e in entries.values():
+            yield profile, e
+    for e in empty.values():
+        yield None, e
+
+
+def profile_heading(profile: str) -> str:
+    return f"Profile `{profile}`: {PROFILES[profile]}."
+
+
+def build_tables(results: dict, empty: dict, plugins: list[str]) -> list[str]:
+    """Every profile's table (open-mic, sip, silence), then the empty rooms'."""
+    lines: list[str] = []
+    for profile, entries in results.items():
+        lines += [profile_heading(profile), ""] + build_table(entries, plugins) + [""]
+    if empty:
+        lines += ["Without participants (the same in every profile):", ""] + build_table(empty, plugins) + [""]
+    return lines
+
+
+def build_markdown(meta: dict, results: dict, empty: dict, plugins: list[str], idle_run: dict | None) -> str:
     lines = [f"# Janus benchmark: audioroom vs AudioBridge ({meta['date']})", ""]
-    lines += build_table(results, plugins)
-    lines += [""]
+    lines += build_tables(results, empty, plugins)
     lines += [
         "CPU: Janus process utime+stime (all threads, /proc/<pid>/stat, 10 ms resolution) over "
         f"the window, ÷ (participants × window). Ratio > 1: AudioBridge uses more CPU. "
@@ -708,18 +767,20 @@ def build_markdown(meta: dict, results: dict, plugins: list[str], idle_run: dict
         "right. Spacing: time between consecutive mix packets at the receiver, all participants "
         "pooled. Codec floor: libopus alone decoding every talker and encoding talkers+1 mixes "
         "per 20 ms, same complexity, one tick per 20 ms of real time like a mixer thread, measured in this run "
-        "(`mixer_bench --paced`). "
+        "(`mixer_bench --paced`); the same in every profile, it is what a plugin that neither decodes nor "
+        "encodes privately for quiet listeners would pay. "
         "1,000 empty rooms: Janus CPU in % of one core.",
         "",
     ]
     cores = os.cpu_count() or 1
-    for e in results.values():
+    for profile, e in entries_of(results, empty):
         for p, runs in e["runs"].items():
             for r in runs:
                 if r.get("core_percent", 0) > 80 * cores:
                     consequence = ("everything else on the machine was starved meanwhile" if e["scenario"]["size"] == 0
                                    else "that figure is a lower bound (see packets/s and spacing)")
-                    lines.append(f"**Saturated:** {LABEL[p]} in {e['scenario']['name']} kept Janus at "
+                    where = f"{e['scenario']['name']}" + (f" ({profile})" if profile else "")
+                    lines.append(f"**Saturated:** {LABEL[p]} in {where} kept Janus at "
                                  f"{r['core_percent']:.0f} % of one core, of the {100 * cores} % this machine has: "
                                  f"{consequence}.")
                     lines.append("")
@@ -729,11 +790,11 @@ def build_markdown(meta: dict, results: dict, plugins: list[str], idle_run: dict
         lines.append("")
     # Details per run.
     lines += ["## Runs", "",
-              "| scenario | plugin | order | window s | Janus CPU s | % core | threads | join s | loadgen CPU % | "
+              "| profile | scenario | plugin | order | window s | Janus CPU s | % core | threads | join s | loadgen CPU % | "
               "send late p99 ms | loadgen socket drops | lost | vCPU steal % | audioroom mixer: tick late / work p99 ms | "
               "Janus log ERR / WARN |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for key, entry in results.items():
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for profile, entry in entries_of(results, empty):
         for p, runs in entry["runs"].items():
             for r in runs:
                 ld = r.get("load", {})
@@ -742,26 +803,30 @@ def build_markdown(meta: dict, results: dict, plugins: list[str], idle_run: dict
                 late = f"{ld['send_late_ms']['p99']:.2f}" if ld else "–"
                 err = r.get("error", "")
                 lines.append(
-                    f"| {entry['scenario']['name']} | {LABEL[p]} | {r.get('order', '')} | "
+                    f"| {profile or '–'} | {entry['scenario']['name']} | {LABEL[p]} | {r.get('order', '')} | "
                     f"{r.get('window_s', 0):.1f} | {r.get('janus_cpu_s', 0):.2f} | "
                     f"{r.get('core_percent', 0):.2f} | {r.get('janus_threads', '–')} | "
                     f"{r.get('join_s', r.get('create_s', 0)):.2f} | {lg_cpu} | {late} | "
                     f"{ld.get('loadgen_socket_drops', '–') if ld else '–'} | {lost} | "
                     f"{r.get('steal_percent', 0):.1f} | {mixer_timing(r.get('mixer_stats'))} | "
                     f"{r['log']['errors']} / {r['log']['warnings']}{(' — ' + err) if err else ''} |")
-    problems = [(e["scenario"]["name"], p, r) for e in results.values() for p, runs in e["runs"].items()
+    problems = [(profile, e["scenario"]["name"], p, r) for profile, e in entries_of(results, empty)
+                for p, runs in e["runs"].items()
                 for r in runs if r["log"]["errors"] or r["log"]["warnings"] or "error" in r]
     if problems:
         lines += ["", "Janus log lines at WARN or ERR during the runs:", ""]
-        for name, p, r in problems:
+        for profile, name, p, r in problems:
+            where = f"{name}" + (f" ({profile})" if profile else "")
             for ex in r["log"]["examples"]:
-                lines.append(f"- {name}, {LABEL[p]}: `{ex}`")
+                lines.append(f"- {where}, {LABEL[p]}: `{ex}`")
             if "error" in r:
-                lines.append(f"- {name}, {LABEL[p]}: benchmark error: {r['error']}")
-    mixer_rows = [(e["scenario"], e["mixer"], e["floor"]) for e in results.values() if e.get("mixer")]
+                lines.append(f"- {where}, {LABEL[p]}: benchmark error: {r['error']}")
+    first = next(iter(results.values()), {})
+    mixer_rows = [(e["scenario"], e["mixer"], e["floor"]) for e in first.values() if e.get("mixer")]
     if mixer_rows:
         lines += ["", "## Mixer only (no Janus): `mixer_bench`", "",
-                  "One room's `RoomMix::tick` fed the same packets, CPU time of the mixing thread, and the codec "
+                  "One room's `RoomMix::tick` fed the same packets (talkers' speech, listeners' silence), CPU time of "
+                  "the mixing thread, and the codec "
                   "floor (libopus alone: decode every talker, encode talkers+1 mixes). *Paced*: one tick per 20 ms of "
                   "real time, as in Janus (the codec floor column of the main table); *back to back*: ticks in a "
                   "tight loop, warm caches (what callgrind sees). *Spacing, paced*: the time between the ends of "
@@ -789,44 +854,45 @@ def build_markdown(meta: dict, results: dict, plugins: list[str], idle_run: dict
     return "\n".join(lines)
 
 
-def build_chart(results: dict, plugins: list[str], idle_run: dict | None, path: Path) -> None:
+def build_chart(results: dict, empty: dict, plugins: list[str], idle_run: dict | None, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import matplotlib.ticker
     import numpy as np
 
-    loaded = [e for e in results.values() if e["scenario"]["size"] > 0]
-    empty = [e for e in results.values() if e["scenario"]["size"] == 0]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), gridspec_kw={"width_ratios": [3, 1]})
-    ax = axes[0]
-    series = [(LABEL[p], [median_of(e["runs"].get(p, []), "cpu_s_per_participant_s") for e in loaded])
-              for p in plugins]
-    series.append(("codec floor", [e.get("floor", {}).get("floor_cpu_s_per_participant_s") for e in loaded]))
+    panels = len(results) + (1 if empty else 0)
+    fig, axes = plt.subplots(1, panels, figsize=(5.5 * len(results) + (3 if empty else 0), 4.8), squeeze=False,
+                             gridspec_kw={"width_ratios": [3] * len(results) + ([1.2] if empty else [])})
     colors = {"audioroom": "#2a7ab9", "AudioBridge": "#d9822b", "codec floor": "#888888"}
-    x = np.arange(len(loaded))
-    width = 0.8 / len(series)
-    for i, (name, vals) in enumerate(series):
-        v = [np.nan if a is None else a * 1e3 for a in vals]
-        bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, v, width, label=name, color=colors[name])
-        for b, val in zip(bars, v):
-            if not np.isnan(val):
-                ax.annotate(f"{val:.2g}", (b.get_x() + b.get_width() / 2, val), ha="center", va="bottom",
-                            fontsize=7)
-    ax.set_xticks(x, [e["scenario"]["name"] for e in loaded])
-    ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    shown = [a * 1e3 for _, vals in series for a in vals if a]
-    if shown:
-        ax.set_ylim(min(shown) / 3, max(shown) * 2)
-    ax.set_ylabel("Janus CPU ms per participant-second")
-    ax.set_title("CPU per participant (rooms × participants / talkers)")
-    ax.legend()
-    ax.grid(axis="y", which="both", alpha=0.3)
-    ax = axes[1]
+    for ax, (profile, entries) in zip(axes[0], results.items()):
+        loaded = list(entries.values())
+        series = [(LABEL[p], [median_of(e["runs"].get(p, []), "cpu_s_per_participant_s") for e in loaded])
+                  for p in plugins]
+        series.append(("codec floor", [e.get("floor", {}).get("floor_cpu_s_per_participant_s") for e in loaded]))
+        x = np.arange(len(loaded))
+        width = 0.8 / len(series)
+        for i, (name, vals) in enumerate(series):
+            v = [np.nan if a is None else a * 1e3 for a in vals]
+            bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, v, width, label=name, color=colors[name])
+            for b, val in zip(bars, v):
+                if not np.isnan(val):
+                    ax.annotate(f"{val:.2g}", (b.get_x() + b.get_width() / 2, val), ha="center", va="bottom",
+                                fontsize=7)
+        ax.set_xticks(x, [e["scenario"]["name"] for e in loaded])
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        shown = [a * 1e3 for _, vals in series for a in vals if a]
+        if shown:
+            ax.set_ylim(min(shown) / 3, max(shown) * 2)
+        ax.set_ylabel("Janus CPU ms per participant-second")
+        ax.set_title(f"profile {profile}: CPU per participant")
+        ax.legend(fontsize=8)
+        ax.grid(axis="y", which="both", alpha=0.3)
     if empty:
-        e = empty[0]
+        ax = axes[0][-1]
+        e = next(iter(empty.values()))
         names, vals = [], []
         if idle_run:
             names.append("idle Janus")
@@ -841,18 +907,15 @@ def build_chart(results: dict, plugins: list[str], idle_run: dict | None, path: 
         ax.set_ylabel("Janus CPU, % of one core")
         ax.set_title("1,000 empty rooms")
         ax.grid(axis="y", alpha=0.3)
-    else:
-        ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def print_summary(results: dict, plugins: list[str]) -> None:
+def print_summary(results: dict, empty: dict, plugins: list[str]) -> None:
     print()
-    for row in build_table(results, plugins):
+    for row in build_tables(results, empty, plugins):
         print(row)
-    print()
 
 
 def machine_info() -> dict:
@@ -902,13 +965,27 @@ def update_readme(markdown_table: list[str], meta: dict, stem: str) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+def parse_profiles(text: str, ap: argparse.ArgumentParser) -> list[str]:
+    wanted = [w for w in text.split(",") if w]
+    unknown = set(wanted) - set(PROFILES)
+    if unknown or not wanted:
+        ap.error(f"unknown profiles {sorted(unknown)} (choose from {', '.join(PROFILES)})")
+    return [p for p in PROFILES if p in wanted]  # always open-mic, sip, silence
+
+
 def main() -> int:
+    # capacity.py and latency.py `import bench`: let them share this module, not load a copy.
+    sys.modules.setdefault("bench", sys.modules[__name__])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--plugin-so", type=Path, required=True, help="our libjanus_audioroom.so")
     ap.add_argument("--loadgen", type=Path, required=True)
     ap.add_argument("--mixer-bench", type=Path, required=True)
+    ap.add_argument("--latency-probe", type=Path, help="the latency_probe example (for --smoke's burst check)")
     ap.add_argument("--scenarios", default=",".join(s.key for s in SCENARIOS),
                     help="comma-separated subset of: " + ", ".join(s.key for s in SCENARIOS))
+    ap.add_argument("--profiles", default=",".join(PROFILES),
+                    help="comma-separated load profiles, reported in the order open-mic, sip, silence "
+                         "(default: all three): " + "; ".join(f"{k}: {v}" for k, v in PROFILES.items()))
     ap.add_argument("--plugins", default="both", choices=["both", "ours", "audiobridge"])
     ap.add_argument("--warmup", type=float, default=5.0, help="seconds before the window (default 5)")
     ap.add_argument("--window", type=float, default=20.0, help="measured seconds (default 20)")
@@ -922,20 +999,23 @@ def main() -> int:
     ap.add_argument("--no-mixer", action="store_true", help="skip the mixer-only benchmark")
     ap.add_argument("--out", type=Path, default=HERE / "results")
     ap.add_argument("--smoke", action="store_true",
-                    help="a few seconds, 1 room × 3 participants on audioroom only; fails unless every "
-                         "participant receives >= 45 packets/s")
+                    help="a few seconds per profile, 1 room × 3 participants on audioroom only, then one clean-path "
+                         "latency burst; fails unless every participant receives >= 45 packets/s in every profile "
+                         "and the burst is detected")
     ap.add_argument("--keep", action="store_true", help="keep Janus's folder (config, log)")
     ap.add_argument("--low-latency", action="store_true",
                     help="hold /dev/cpu_dma_latency at 0 for the run (both plugins), as tuned's latency-performance "
                          "profile does; writes results/low-latency.* instead of results/latest.*")
+    capacity_options(ap)
     args = ap.parse_args()
+    profiles = parse_profiles(args.profiles, ap)
 
     if args.smoke:
         scenarios = [SMOKE]
         plugins = [OURS]
-        args.warmup = min(args.warmup, 1.5)
-        args.window = min(args.window, 3.0)
-        args.settle = 0.5
+        args.warmup = min(args.warmup, 1.0)
+        args.window = min(args.window, 2.0)
+        args.settle = 0.3
     else:
         wanted = args.scenarios.split(",")
         unknown = set(wanted) - {s.key for s in SCENARIOS}
@@ -962,9 +1042,11 @@ def main() -> int:
                      "`recording_enabled = false`; AudioBridge `record: false`), plain-RTP participants allowed",
             "Opus complexity": f"{args.quality} for both (`quality` in every join); both plugins' default is 4; "
                                "encoder bitrate left to libopus (neither join sets `bitrate`), no FEC",
-            "participants": "plain RTP on 127.0.0.1, payload type 111, RFC 6464 audio level extension id 1; "
-                            "talkers send speech-like Opus (RFC 6464 levels 12-65, median about 27; pauses hold a -63 dBFS noise floor, never level 127), listeners encoded digital silence (level 127); "
-                            "load generator Opus: 32 kbit/s, complexity 10, 20 ms frames, no FEC/DTX; one thread, one socket, "
+            "participants": "plain RTP on 127.0.0.1, payload type 111; RFC 6464 audio level extension id 1 in the "
+                            "open-mic and silence profiles, none in the sip profile; "
+                            "talkers send speech-like Opus (RFC 6464 levels 12-65, median about 27; pauses hold a -63 dBFS noise floor, never level 127); "
+                            "listeners per profile: " + "; ".join(f"{k}: {v}" for k, v in PROFILES.items() if k in profiles) + "; "
+                            "load generator Opus: 32 kbit/s, complexity 10, 20 ms frames, no FEC/DTX, pre-encoded loops; one thread, one socket, "
                             "participants spread over 20 × 1 ms send slots, socket drained at each slot (never waited on), "
                             "arrivals timed by the kernel (SO_TIMESTAMPNS), "
                             + ("SCHED_FIFO priority 10" if realtime_prefix() else "normal priority (not root)"),
@@ -979,47 +1061,77 @@ def main() -> int:
                                 "hypervisor's halt exit" if args.low_latency else
                                 "the machine's default (idle vCPUs halt; waking one can take milliseconds on a VM)"),
             "timing": f"warm-up {args.warmup:g} s, window {args.window:g} s, {args.reps} run(s) per plugin, "
-                      "order alternating per scenario",
+                      "order alternating per scenario and profile",
         },
     }
-    results: dict = {}
+    results: dict = {p: {} for p in profiles}
+    empty: dict = {}
     idle_run = None
+    capacity_result = None
+    latency_smoke = None
     rc = 0
     latency_hold = hold_cpu_dma_latency() if args.low_latency else None
     try:
         log(f"Janus in {workdir} (log: {janus.log_path})")
         janus.start()
         meta["machine"]["Janus threads at start"] = janus.cpu()[1]
+        if args.capacity:
+            import capacity
+            capacity_result = capacity.run(janus, plugins, args)
+            return 0
         if not args.smoke:
             log("idle Janus (no rooms) ...")
             idle_run = idle(janus, min(args.window, 10.0))
-        for n, sc in enumerate(scenarios):
-            entry = {"scenario": sc.__dict__, "runs": {p: [] for p in plugins}}
-            results[sc.key] = entry
-            if not sc.empty and not args.smoke:
+        turn = 0
+        for sc in scenarios:
+            if sc.empty:
+                entry = {"scenario": sc.__dict__, "runs": {p: [] for p in plugins}}
+                empty[sc.key] = entry
+                for rep in range(args.reps):
+                    order = plugins if (turn + rep) % 2 == 0 else list(reversed(plugins))
+                    for k, plugin in enumerate(order):
+                        log(f"[{sc.name}] {LABEL[plugin]} (run {rep + 1}/{args.reps}) ...")
+                        r = run_empty(janus, plugin, sc, args)
+                        r["order"] = k + 1
+                        entry["runs"][plugin].append(r)
+                        if "core_percent" in r:
+                            log(f"    {r['core_percent']:.2f} % of a core, {r['janus_threads']} threads")
+                        rc |= restart_if_crashed(janus, r)
+                turn += 1
+                continue
+            floor = mixer = None
+            if not args.smoke:
                 log(f"[{sc.name}] codec floor and mixer alone ...")
-                entry["floor"] = mixer_bench(args, sc, floor_only=args.no_mixer, paced=True)
+                floor = mixer_bench(args, sc, floor_only=args.no_mixer, paced=True)
                 if not args.no_mixer:
-                    entry["mixer"] = mixer_bench(args, sc, floor_only=False, paced=False)
-            for rep in range(args.reps):
-                order = plugins if (n + rep) % 2 == 0 else list(reversed(plugins))
-                for k, plugin in enumerate(order):
-                    log(f"[{sc.name}] {LABEL[plugin]} (run {rep + 1}/{args.reps}) ...")
-                    r = (run_empty if sc.empty else run_load)(janus, plugin, sc, args)
-                    r["order"] = k + 1
-                    entry["runs"][plugin].append(r)
-                    if "load" in r:
-                        ld = r["load"]
-                        log(f"    CPU {r['cpu_s_per_participant_s'] * 1e3:.3f} ms/participant-s "
-                            f"({r['core_percent']:.1f} % core), {ld['pps']['mean']:.1f} pkt/s "
-                            f"(min {ld['pps']['min']:.1f}), spacing p50/p99 {ld['spacing_ms']['p50']:.1f}/"
-                            f"{ld['spacing_ms']['p99']:.1f} ms, log ERR/WARN {r['log']['errors']}/{r['log']['warnings']}")
-                    elif "core_percent" in r:
-                        log(f"    {r['core_percent']:.2f} % of a core, {r['janus_threads']} threads")
-                    if r.get("crashed"):
-                        log("    Janus died; log tail:\n" + r.get("log_tail", ""))
-                        rc = 1
-                        janus.start()
+                    mixer = mixer_bench(args, sc, floor_only=False, paced=False)
+            for profile in profiles:
+                entry = {"scenario": sc.__dict__, "profile": profile, "runs": {p: [] for p in plugins}}
+                if floor:
+                    entry["floor"] = floor
+                if mixer:
+                    entry["mixer"] = mixer
+                results[profile][sc.key] = entry
+                for rep in range(args.reps):
+                    order = plugins if (turn + rep) % 2 == 0 else list(reversed(plugins))
+                    for k, plugin in enumerate(order):
+                        log(f"[{sc.name}, {profile}] {LABEL[plugin]} (run {rep + 1}/{args.reps}) ...")
+                        r = run_load(janus, plugin, sc, args, profile)
+                        r["order"] = k + 1
+                        entry["runs"][plugin].append(r)
+                        if "load" in r:
+                            ld = r["load"]
+                            log(f"    CPU {r['cpu_s_per_participant_s'] * 1e3:.3f} ms/participant-s "
+                                f"({r['core_percent']:.1f} % core), {fmt_plain_ms(ld['pps']['mean'])} pkt/s "
+                                f"(min {fmt_plain_ms(ld['pps']['min'])}), spacing p50/p99 "
+                                f"{fmt_plain_ms(ld['spacing_ms']['p50'])}/{fmt_plain_ms(ld['spacing_ms']['p99'])} ms, "
+                                f"log ERR/WARN {r['log']['errors']}/{r['log']['warnings']}")
+                        rc |= restart_if_crashed(janus, r)
+                turn += 1
+        if args.smoke and args.latency_probe:
+            import latency
+            log("[smoke] latency probe, clean path, audioroom ...")
+            latency_smoke = latency.smoke_run(janus, args)
     finally:
         janus.stop()
         if latency_hold is not None:
@@ -1030,37 +1142,85 @@ def main() -> int:
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             log(f"kept {workdir}")
+        if capacity_result is not None:
+            import capacity
+            capacity.report(capacity_result, meta, args)
 
     if args.smoke:
-        runs = results[SMOKE.key]["runs"][OURS]
-        r = runs[0]
-        if "load" not in r:
-            log(f"smoke: FAILED: {r.get('error')}")
-            return 1
-        worst = r["load"]["pps"]["min"]
-        per = [round(x["pps"], 1) for x in r["load"]["per_participant"]]
-        ok = worst >= 45 and not r.get("crashed")
-        log(f"smoke: packets/s per participant {per}; Janus CPU {r['core_percent']:.1f} % of a core; "
-            f"log ERR/WARN {r['log']['errors']}/{r['log']['warnings']} -> {'ok' if ok else 'FAILED'}")
-        return 0 if ok else 1
+        return smoke_verdict(results, latency_smoke)
 
-    print_summary(results, plugins)
+    print_summary(results, empty, plugins)
     args.out.mkdir(parents=True, exist_ok=True)
-    md = build_markdown(meta, results, plugins, idle_run)
+    md = build_markdown(meta, results, empty, plugins, idle_run)
     stem = "low-latency" if args.low_latency else "latest"
     (args.out / f"{stem}.md").write_text(md)
     (args.out / f"{stem}.json").write_text(json.dumps(
-        {"meta": meta, "idle": idle_run, "results": results}, indent=1, default=str))
-    build_chart(results, plugins, idle_run, args.out / f"{stem}.png")
+        {"meta": meta, "idle": idle_run, "results": results, "empty": empty}, indent=1, default=str))
+    build_chart(results, empty, plugins, idle_run, args.out / f"{stem}.png")
     log(f"wrote {args.out / stem}.md, {stem}.json, {stem}.png ({meta['duration_s']} s)")
-    full = {s.key for s in SCENARIOS} <= set(results) and len(plugins) == 2 and args.out == HERE / "results"
+    full = ({s.key for s in SCENARIOS} <= set(results[profiles[0]]) | set(empty) and len(plugins) == 2
+            and profiles == list(PROFILES) and args.out == HERE / "results")
     if full:
-        update_readme(build_table(results, plugins), meta, stem)
-    for e in results.values():
+        update_readme(build_tables(results, empty, plugins), meta, stem)
+    for _, e in entries_of(results, empty):
         for runs in e["runs"].values():
             if any("error" in r for r in runs):
                 rc = 1
     return rc
+
+
+def restart_if_crashed(janus: Janus, r: dict) -> int:
+    if not r.get("crashed"):
+        return 0
+    log("    Janus died; log tail:\n" + r.get("log_tail", ""))
+    janus.start()
+    return 1
+
+
+def smoke_verdict(results: dict, latency_smoke: dict | None) -> int:
+    """Packets flow in every profile (>= 45/s to every participant) and, when the probe ran,
+    one burst was detected: no timing is asserted."""
+    ok = True
+    for profile, entries in results.items():
+        r = entries[SMOKE.key]["runs"][OURS][0]
+        if "load" not in r:
+            log(f"smoke {profile}: FAILED: {r.get('error')}")
+            ok = False
+            continue
+        per = [round(x["pps"], 1) for x in r["load"]["per_participant"]]
+        good = r["load"]["pps"]["min"] >= 45 and not r.get("crashed")
+        ok &= good
+        log(f"smoke {profile}: packets/s per participant {per}; Janus CPU {r['core_percent']:.1f} % of a core; "
+            f"log ERR/WARN {r['log']['errors']}/{r['log']['warnings']} -> {'ok' if good else 'FAILED'}")
+    if latency_smoke is not None:
+        import latency
+        good, message = latency.smoke_verdict(latency_smoke)
+        ok &= good
+        log(f"smoke latency: {message} -> {'ok' if good else 'FAILED'}")
+    log(f"smoke: {'-> ok' if ok else 'FAILED'}")
+    return 0 if ok else 1
+
+
+def capacity_options(ap: argparse.ArgumentParser) -> None:
+    g = ap.add_argument_group("capacity run (--capacity; capacity.py)")
+    g.add_argument("--capacity", action="store_true",
+                   help="add rooms of 10 open-mic participants (2 talkers) one at a time until a plugin misses "
+                        "50 packets/s or spacing p99; prints how many participants each plugin carried")
+    g.add_argument("--capacity-room-size", type=int, default=10, help="participants per room (default 10)")
+    g.add_argument("--capacity-talkers", type=int, default=2, help="talkers per room (default 2)")
+    g.add_argument("--capacity-window", type=float, default=10.0, help="measured seconds per step (default 10)")
+    g.add_argument("--capacity-warmup", type=float, default=3.0,
+                   help="seconds after a room's joins before its step is measured (default 3)")
+    g.add_argument("--capacity-max-rooms", type=int, default=40, help="rooms at most per plugin (default 40)")
+    g.add_argument("--capacity-time", type=float, default=1200.0,
+                   help="seconds at most for the whole capacity run, shared equally by the plugins (default 1200)")
+    g.add_argument("--capacity-min-pps", type=float, default=49.5,
+                   help="a step passes when every participant got at least this many packets/s (default 49.5)")
+    g.add_argument("--capacity-p99-ms", type=float, default=25.0,
+                   help="... and the pooled spacing p99 is at most this (default 25 ms)")
+    g.add_argument("--capacity-loadgen-late-ms", type=float, default=5.0,
+                   help="a step whose load generator sent this late at p99 (or dropped datagrams) measures the "
+                        "load generator, not the plugin (default 5 ms)")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-//! Shared by the benchmark's cargo examples (`loadgen`, `mixer_bench`): the synthetic speech
-//! the talkers send, the silence the listeners send, RFC 6464 audio levels, RTP packets with
-//! the one-byte audio-level extension, and CPU clocks.
+//! Shared by the benchmark's cargo examples (`loadgen`, `mixer_bench`, `latency_probe`): the
+//! synthetic speech the talkers send, the silence listeners send in the `silence` profile
+//! (room noise is in `noise.rs`), RFC 6464 audio levels, RTP packets with or without the
+//! one-byte audio-level extension, and CPU clocks.
 //!
 //! Everything here is deterministic: the same arguments give the same packets, so mixer runs
 //! (and callgrind runs) repeat exactly.
@@ -171,28 +172,36 @@ pub fn silence_frames() -> Vec<Frame> {
     encode(&vec![0i16; FRAME * 50], sender_profile())
 }
 
-/// Writes an RTP packet (header, one-byte extension with the audio level under `ext_id`,
-/// payload) into `out`; returns its length.
+/// Writes an RTP packet (header, then, when `ext_id` is given, a one-byte extension with the
+/// audio level under that id, then the payload) into `out`; returns its length.
+///
+/// The V bit is set on every frame that is not digital silence, as a browser does: WebRTC
+/// sets it from the encoder's speech/DTX decision, and Opus without DTX calls every frame
+/// speech, room noise included.
 pub fn rtp_packet(
     out: &mut [u8],
     sequence: u16,
     timestamp: u32,
     ssrc: u32,
-    ext_id: u8,
+    ext_id: Option<u8>,
     frame: &Frame,
     marker: bool,
 ) -> usize {
-    out[0] = 0x90; // V=2, X=1
+    out[0] = if ext_id.is_some() { 0x90 } else { 0x80 }; // V=2, X when extended
     out[1] = PAYLOAD_TYPE | if marker { 0x80 } else { 0 };
     out[2..4].copy_from_slice(&sequence.to_be_bytes());
     out[4..8].copy_from_slice(&timestamp.to_be_bytes());
     out[8..12].copy_from_slice(&ssrc.to_be_bytes());
-    // RFC 8285 one-byte header: 0xBEDE, one word: id/len, V flag + level, two bytes padding.
-    out[12..16].copy_from_slice(&[0xBE, 0xDE, 0x00, 0x01]);
-    let voice = if frame.level < SILENT_LEVEL { 0x80 } else { 0 };
-    out[16..20].copy_from_slice(&[ext_id << 4, voice | frame.level, 0, 0]);
-    out[20..20 + frame.payload.len()].copy_from_slice(&frame.payload);
-    20 + frame.payload.len()
+    let mut len = 12;
+    if let Some(id) = ext_id {
+        // RFC 8285 one-byte header: 0xBEDE, one word: id/len, V flag + level, two bytes padding.
+        out[12..16].copy_from_slice(&[0xBE, 0xDE, 0x00, 0x01]);
+        let voice = if frame.level < SILENT_LEVEL { 0x80 } else { 0 };
+        out[16..20].copy_from_slice(&[id << 4, voice | frame.level, 0, 0]);
+        len = 20;
+    }
+    out[len..len + frame.payload.len()].copy_from_slice(&frame.payload);
+    len + frame.payload.len()
 }
 
 #[repr(C)]

@@ -13,6 +13,10 @@
 
 #[path = "common.rs"]
 mod common;
+#[path = "noise.rs"]
+mod noise;
+#[path = "profiles.rs"]
+mod profiles;
 
 use audioroom::locks::OrderedMutex;
 use audioroom::media::codec::{Decoder, Encoder, EncoderProfile, MAX_OPUS_PACKET};
@@ -63,6 +67,8 @@ struct Options {
     mixer: bool,
     /// One tick per 20 ms of real time (cold caches between ticks, as in Janus).
     paced: bool,
+    /// What the listeners send (profiles.rs); the sip profile's packets carry no level.
+    profile: profiles::Profile,
 }
 
 fn parse_options() -> Options {
@@ -76,6 +82,7 @@ fn parse_options() -> Options {
         floor: true,
         mixer: true,
         paced: false,
+        profile: profiles::Profile::Silence,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -90,6 +97,7 @@ fn parse_options() -> Options {
             "--ticks" => o.ticks = value(i).parse().expect("ticks"),
             "--complexity" | "--quality" => o.complexity = value(i).parse().expect("complexity"),
             "--prebuffer" => o.prebuffer = value(i).parse().expect("prebuffer"),
+            "--profile" => o.profile = value(i).parse().unwrap_or_else(|e: String| panic!("{e}")),
             "--json" => {
                 o.json = true;
                 i += 1;
@@ -118,6 +126,7 @@ fn parse_options() -> Options {
                 eprintln!(
                     "usage: mixer_bench [-n|--participants N=10] [-t|--talkers T=2] [--ticks K=1500]\n\
                      \x20                  [--complexity C=4] [--prebuffer P=6] [--json] [--floor-only] [--no-floor] [--paced]\n\
+                     \x20                  [--profile silence|open-mic|sip]   (what the listeners send; default silence)\n\
                      \x20      mixer_bench --signals   (levels and sizes of what the participants send)"
                 );
                 std::process::exit(0);
@@ -148,10 +157,11 @@ fn talker_loops(talkers: usize) -> Vec<Arc<Vec<Frame>>> {
 
 /// The mixer: returns (CPU µs per tick, wall µs per tick, average tick stats, packets sent).
 fn run_mixer(o: &Options, loops: &[Arc<Vec<Frame>>]) -> (f64, f64, [f64; 3], u64, f64) {
-    let silence = Arc::new(silence_frames());
+    let listener_loops = o.profile.listener_loops();
     let mut peers: Vec<Peer> = (0..o.participants)
         .map(|i| {
             let talker = i < o.talkers;
+            let listener = &listener_loops[i % listener_loops.len()];
             Peer {
                 voice: Voice::new(RATE).expect("voice"),
                 downlink: Downlink::new(RATE, profile(o.complexity), PAYLOAD_TYPE)
@@ -160,11 +170,17 @@ fn run_mixer(o: &Options, loops: &[Arc<Vec<Frame>>]) -> (f64, f64, [f64; 3], u64
                 frames: if talker {
                     loops[i % loops.len()].clone()
                 } else {
-                    silence.clone()
+                    listener.clone()
                 },
                 ssrc: 0x1000 + i as u32,
                 seq: (i * 1000) as u16,
-                pos: if talker { (i * 37) % LOOP_FRAMES } else { 0 },
+                pos: if talker {
+                    (i * 37) % LOOP_FRAMES
+                } else if o.profile == profiles::Profile::Silence {
+                    0 // as before profiles existed
+                } else {
+                    (i * 41) % listener.len() // as in loadgen: no two listeners in lock-step
+                },
                 talker,
             }
         })
@@ -174,12 +190,13 @@ fn run_mixer(o: &Options, loops: &[Arc<Vec<Frame>>]) -> (f64, f64, [f64; 3], u64
         .collect();
     let mut mix = RoomMix::new(RATE);
     let mut totals = [0u64; 3];
+    let level = o.profile.audio_level();
     let step = |peers: &mut Vec<Peer>, mix: &mut RoomMix| -> TickReport {
         for p in peers.iter_mut() {
             let f = &p.frames[p.pos];
             p.queue
                 .lock()
-                .push(p.ssrc, p.seq, &f.payload, Some(f.level));
+                .push(p.ssrc, p.seq, &f.payload, level.then_some(f.level));
             p.seq = p.seq.wrapping_add(1);
             p.pos = (p.pos + 1) % p.frames.len();
         }
@@ -328,6 +345,12 @@ fn print_signals() {
         show(format!("talker voice {i}"), &talker_frames(i));
     }
     show("listener (silence)".into(), &silence_frames());
+    for v in 0..noise::NOISE_VARIANTS {
+        show(
+            format!("listener (room noise {v}, open-mic and sip)"),
+            &noise::noise_frames(v),
+        );
+    }
 }
 
 thread_local! {

@@ -1,18 +1,36 @@
 #!/usr/bin/env bash
 # The Janus benchmark: audioroom against AudioBridge (test/bench/README.md).
-#   test/bench/run.sh                      full run (about 8 minutes): table on stdout,
+#   test/bench/run.sh                      full run (all three load profiles): table on stdout,
 #                                          results/latest.{md,json,png}, figures in README.md
-#   test/bench/run.sh --scenarios 1x2,1x100 --window 10
-#   test/bench/run.sh --smoke              a few seconds, audioroom only; fails unless packets flow
-# Every other option: test/bench/run.sh --help. Builds the plugin (test/build.sh) and the cargo
-# examples (loadgen, mixer_bench) first. Needs Debian's janus, python3 with requests, numpy,
-# matplotlib. Traffic stays on 127.0.0.1.
+#   test/bench/run.sh --scenarios 1x2,1x100 --profiles open-mic --window 10
+#   test/bench/run.sh --capacity           rooms of 10 open-mic participants added one at a time
+#                                          until a plugin falls behind: results/capacity.{md,json}
+#   test/bench/run.sh --latency            latency.py: added latency on clean, jittery and spiky
+#                                          paths: results/latency.{md,json}
+#   test/bench/run.sh --smoke              a few seconds per profile, audioroom only, and one
+#                                          latency burst; fails unless packets flow / it is detected
+#   test/bench/run.sh --latency --smoke    the latency burst check alone
+# Every other option: test/bench/run.sh --help (and --latency --help). Builds the plugin
+# (test/build.sh) and the cargo examples (loadgen, mixer_bench, latency_probe) first. Needs
+# Debian's janus, python3 with requests, numpy, matplotlib. Traffic stays on 127.0.0.1.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 export PATH="$PATH:$HOME/.cargo/bin"
+latency=0
+args=()
 for a in "$@"; do
+    if [ "$a" = "--latency" ]; then
+        latency=1
+    else
+        args+=("$a")
+    fi
+done
+for a in "${args[@]+"${args[@]}"}"; do
     if [ "$a" = "-h" ] || [ "$a" = "--help" ]; then
+        if [ "$latency" = 1 ]; then
+            exec python3 "$here/latency.py" --plugin-so x --latency-probe x --help
+        fi
         exec python3 "$here/bench.py" --plugin-so x --loadgen x --mixer-bench x --help
     fi
 done
@@ -27,6 +45,11 @@ fi
 cargo build --quiet --release --locked --examples --manifest-path "$root/Cargo.toml"
 target="$(cargo metadata --format-version 1 --no-deps --manifest-path "$root/Cargo.toml" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-python3 "$here/bench.py" --plugin-so "$plugin" \
-    --loadgen "$target/release/examples/loadgen" \
-    --mixer-bench "$target/release/examples/mixer_bench" "$@"
+examples="$target/release/examples"
+if [ "$latency" = 1 ]; then
+    exec python3 "$here/latency.py" --plugin-so "$plugin" --latency-probe "$examples/latency_probe" \
+        "${args[@]+"${args[@]}"}"
+fi
+exec python3 "$here/bench.py" --plugin-so "$plugin" --loadgen "$examples/loadgen" \
+    --mixer-bench "$examples/mixer_bench" --latency-probe "$examples/latency_probe" \
+    "${args[@]+"${args[@]}"}"
