@@ -86,6 +86,15 @@ const FIELDS: &[(&str, &str, &str, bool)] = &[
     ("create", "record", "a boolean", false),
     ("create", "audiolevel_event", "a boolean", false),
     ("create", "allow_rtp_participants", "a boolean", false),
+    ("create", "speech_level", "an integer from 1 to 127", false),
+    (
+        "create",
+        "speech_hangover",
+        "an integer from 0 to 5000",
+        false,
+    ),
+    ("create", "max_speakers", "an integer from 1 to 64", false),
+    ("create", "mix_all", "a boolean", false),
     (
         "create",
         "audio_active_packets",

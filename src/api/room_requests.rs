@@ -3,12 +3,14 @@
 
 use crate::api::body::Body;
 use crate::api::errors::{ApiError, ApiResult};
-use crate::conference::config::MAX_PREBUFFER;
+use crate::conference::config::{MAX_HANGOVER_MS, MAX_PREBUFFER, MAX_SPEAKERS};
 use crate::conference::events::Notices;
 use crate::conference::plugin::Plugin;
 use crate::conference::room::{Room, RoomSettings};
 use crate::media::codec::SAMPLING_RATES;
+use crate::media::speech::frames_of_ms;
 use crate::media::talk::TalkSettings;
+use crate::mixer::speakers::MixPolicy;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -61,6 +63,7 @@ pub fn create(plugin: &Plugin, body: &Body, caller: Caller) -> ApiResult<Value> 
                 .opt_uint("audio_level_average", 1, 127)?
                 .map_or(TalkSettings::default().level_average, |n| n as u8),
         },
+        mixing: read_mixing(body, plugin.config.mixing)?,
         allow_rtp_participants: body.opt_bool("allow_rtp_participants")?.unwrap_or(false),
         default_prebuffer: body
             .opt_uint("default_prebuffering", 0, MAX_PREBUFFER as u64)?
@@ -169,6 +172,24 @@ pub fn list_participants(plugin: &Plugin, body: &Body) -> ApiResult<Value> {
     let room = find_room(plugin, &id)?;
     let participants: Vec<Value> = room.participants().iter().map(|p| p.describe()).collect();
     Ok(json!({"audioroom": "participants", "id": id, "participants": participants}))
+}
+
+/// Whom a new room mixes: the plugin's defaults, changed by the request's fields.
+fn read_mixing(body: &Body, defaults: MixPolicy) -> ApiResult<MixPolicy> {
+    let mut mixing = defaults;
+    if let Some(level) = body.opt_uint("speech_level", 1, 127)? {
+        mixing.speech.threshold = level as u8;
+    }
+    if let Some(ms) = body.opt_uint("speech_hangover", 0, MAX_HANGOVER_MS as u64)? {
+        mixing.speech.hangover_frames = frames_of_ms(ms as u32);
+    }
+    if let Some(max) = body.opt_uint("max_speakers", 1, MAX_SPEAKERS as u64)? {
+        mixing.max_speakers = max as usize;
+    }
+    if let Some(all) = body.opt_bool("mix_all")? {
+        mixing.mix_all = all;
+    }
+    Ok(mixing)
 }
 
 /// The room, or 485.

@@ -2,6 +2,8 @@
 //! Janus's own config parser hands us, and the folder checks `init` performs.
 
 use crate::archive::ArchiveSettings;
+use crate::media::speech::frames_of_ms;
+use crate::mixer::speakers::MixPolicy;
 use std::fs;
 use std::io;
 use std::net::IpAddr;
@@ -23,6 +25,9 @@ pub struct Config {
     pub rtp_port_range: (u16, u16),
     /// Mixer threads; 0 means one per core.
     pub mixer_threads: usize,
+    /// Rooms' defaults for whom they mix (`speech_level`, `speech_hangover`, `max_speakers`,
+    /// `mix_all`).
+    pub mixing: MixPolicy,
 }
 
 impl Default for Config {
@@ -39,12 +44,17 @@ impl Default for Config {
             local_ip: None,
             rtp_port_range: (10000, 60000),
             mixer_threads: 0,
+            mixing: MixPolicy::default(),
         }
     }
 }
 
 /// The most packets a participant may pre-buffer (one second of 20 ms frames).
 pub const MAX_PREBUFFER: u32 = 50;
+/// The longest speech hangover, in milliseconds.
+pub const MAX_HANGOVER_MS: u32 = 5000;
+/// The most speakers a room may mix at once.
+pub const MAX_SPEAKERS: usize = 64;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum SetError {
@@ -81,6 +91,17 @@ impl Config {
                 )
             }
             "rtp_port_range" => self.rtp_port_range = parse_port_range(value)?,
+            "speech_level" => {
+                self.mixing.speech.threshold = parse_in(value, 1, 127)? as u8;
+            }
+            "speech_hangover" => {
+                self.mixing.speech.hangover_frames =
+                    frames_of_ms(parse_in(value, 0, MAX_HANGOVER_MS as u64)? as u32);
+            }
+            "max_speakers" => {
+                self.mixing.max_speakers = parse_in(value, 1, MAX_SPEAKERS as u64)? as usize;
+            }
+            "mix_all" => self.mixing.mix_all = parse_bool(value)?,
             "mixer_threads" => {
                 self.mixer_threads = value
                     .parse::<usize>()
@@ -133,6 +154,14 @@ pub fn parse_bool(value: &str) -> Result<bool, SetError> {
         "no" | "false" | "0" | "off" => Ok(false),
         _ => Err(SetError::BadValue("yes or no".into())),
     }
+}
+
+fn parse_in(value: &str, min: u64, max: u64) -> Result<u64, SetError> {
+    value
+        .parse::<u64>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| SetError::BadValue(format!("an integer from {min} to {max}")))
 }
 
 fn non_empty(value: &str) -> Result<&str, SetError> {
@@ -206,6 +235,17 @@ mod tests {
         assert_eq!(c.set("local_ip", "10.1.2.3"), Ok(()));
         assert!(c.set("events", "maybe").is_err());
         assert!(c.events);
+        assert_eq!(c.set("speech_level", "50"), Ok(()));
+        assert_eq!(c.set("speech_hangover", "300"), Ok(()));
+        assert_eq!(c.set("max_speakers", "2"), Ok(()));
+        assert_eq!(c.set("mix_all", "yes"), Ok(()));
+        assert_eq!(
+            (c.mixing.speech.threshold, c.mixing.speech.hangover_frames),
+            (50, 15)
+        );
+        assert_eq!((c.mixing.max_speakers, c.mixing.mix_all), (2, true));
+        assert!(c.set("speech_level", "0").is_err());
+        assert!(c.set("max_speakers", "65").is_err());
         assert_eq!(c.set("no_such_key", "1"), Err(SetError::UnknownKey));
         assert!(c.set("job_path", "").is_err());
     }

@@ -17,6 +17,7 @@ use crate::media::codec::{CodecError, EncoderProfile};
 use crate::media::downlink::Downlink;
 use crate::media::jitter::{JitterQueue, JitterStats};
 use crate::media::plain_rtp::PlainRtpLink;
+use crate::media::speech::SpeechGate;
 use crate::media::talk::TalkDetector;
 use crate::media::voice::Voice;
 use crate::mixer::tick::PacketSink;
@@ -51,6 +52,7 @@ pub struct Media {
     pub rate: u32,
     pub voice: Voice,
     pub downlink: Downlink,
+    pub gate: SpeechGate,
     pub talk: TalkDetector,
     /// The `control.version` last applied.
     applied: u64,
@@ -123,6 +125,7 @@ impl Participant {
                     rate,
                     voice: Voice::new(rate)?,
                     downlink: Downlink::new(rate, settings.profile, payload_type)?,
+                    gate: SpeechGate::default(),
                     talk: TalkDetector::default(),
                     applied: 0,
                     voice_epoch: 0,
@@ -285,6 +288,7 @@ impl Participant {
         if media.rate != room_rate {
             media.voice = Voice::new(room_rate)?;
             media.downlink.set_rate(room_rate)?;
+            media.gate.reset();
             media.talk = TalkDetector::default();
             media.rate = room_rate;
         }
@@ -301,6 +305,7 @@ impl Participant {
         if voice_epoch != media.voice_epoch {
             media.voice_epoch = voice_epoch;
             media.voice.reset();
+            media.gate.reset();
             media.talk = TalkDetector::default();
         }
         media.downlink.set_profile(profile)

@@ -15,6 +15,7 @@ use crate::locks::{Guard, OrderedMutex, Rank};
 use crate::media::plain_rtp::MAX_DATAGRAMS_PER_TICK;
 use crate::media::talk::TalkSettings;
 use crate::mixer::pool::Mixable;
+use crate::mixer::speakers::MixPolicy;
 use crate::mixer::tick::{Member, RoomMix};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -27,6 +28,9 @@ pub struct RoomSettings {
     pub is_private: bool,
     pub audiolevel_event: bool,
     pub talk: TalkSettings,
+    /// Whom the room mixes: speakers only (the gate's threshold and hangover, and how many at
+    /// most), or everyone.
+    pub mixing: MixPolicy,
     pub allow_rtp_participants: bool,
     /// Packets each participant pre-buffers unless they ask otherwise.
     pub default_prebuffer: u32,
@@ -289,7 +293,7 @@ impl Room {
     fn mix(
         &self,
         members: &[Arc<Participant>],
-        talk: TalkUpdate,
+        snapshot: &Snapshot,
         notices: &mut Notices,
     ) -> Vec<i16> {
         let mut mix = self.mix.lock();
@@ -305,75 +309,73 @@ impl Room {
             }
             ready.push((p, media));
         }
-        {
+        let levels: Vec<Option<u8>> = {
             let mut views: Vec<Member> = ready
                 .iter_mut()
                 .map(|(p, media)| {
-                    let media = &mut **media;
-                    Member {
-                        voice: &mut media.voice,
-                        downlink: &mut media.downlink,
-                        queue: p.queue(),
-                        speaks: p.is_setup() && !p.is_muted(),
-                        listens: p.is_setup(),
-                        volume_percent: p.volume_percent(),
-                        sink: &***p,
-                    }
+                    let Media {
+                        voice,
+                        gate,
+                        downlink,
+                        ..
+                    } = &mut **media;
+                    let mut member = Member::new(voice, gate, downlink, p.queue(), &***p);
+                    member.sends = p.is_setup() && !p.is_muted();
+                    member.listens = p.is_setup();
+                    member.volume_percent = p.volume_percent();
+                    member
                 })
                 .collect();
-            mix.tick(&mut views);
-        }
-        for (p, media) in ready.iter_mut() {
-            let Media {
-                voice,
-                talk: detector,
-                ..
-            } = &mut **media;
-            for level in voice.take_levels() {
-                let Some(talking) = detector.observe(level, talk.settings) else {
-                    continue;
+            mix.tick(&mut views, &snapshot.mixing);
+            views.iter().map(|m| m.level).collect()
+        };
+        for ((p, media), level) in ready.iter_mut().zip(levels) {
+            let Some(level) = level else { continue };
+            let Some(talking) = media.talk.observe(level, snapshot.talk) else {
+                continue;
+            };
+            if p.set_talking(talking) && snapshot.talk_events {
+                let kind = if talking {
+                    "talking"
+                } else {
+                    "stopped-talking"
                 };
-                if p.set_talking(talking) && talk.events {
-                    let kind = if talking {
-                        "talking"
-                    } else {
-                        "stopped-talking"
-                    };
-                    let event = json!({"audioroom": kind, "id": self.id, "userid": p.user_id()});
-                    notices.tell_all(members, None, &event);
-                }
+                let event = json!({"audioroom": kind, "id": self.id, "userid": p.user_id()});
+                notices.tell_all(members, None, &event);
             }
         }
         mix.full_mix().to_vec()
     }
 }
 
-/// How talking is detected and told in this room, as of the tick's snapshot.
+/// The room's settings a tick uses, as of its start.
 #[derive(Clone, Copy)]
-struct TalkUpdate {
-    settings: TalkSettings,
-    events: bool,
+struct Snapshot {
+    mixing: MixPolicy,
+    talk: TalkSettings,
+    talk_events: bool,
 }
 
 impl Mixable for Room {
     /// One 20 ms tick. False when the room no longer needs ticking (empty or destroyed); it is
     /// then unscheduled until someone joins again.
     fn tick(&self) -> bool {
-        let (members, talk) = {
+        let (members, snapshot) = {
             let mut state = self.state();
             if state.destroyed || state.participants.is_empty() {
                 state.scheduled = false;
                 return false;
             }
-            let talk = TalkUpdate {
-                settings: state.settings.talk,
-                events: state.settings.audiolevel_event,
+            let snapshot = Snapshot {
+                mixing: state.settings.mixing,
+                talk: state.settings.talk,
+                talk_events: state.settings.audiolevel_event,
             };
-            (state.participants.clone(), talk)
+            (state.participants.clone(), snapshot)
         };
         let mut notices = Notices::new();
         self.receive_plain_rtp(&members, &mut notices);
-        let full_mix = self.mix(&members, talk, &mut notices);
+        let full_mix = self.mix(&members, &snapshot, &mut notices);
         if let Recording::Active(recording) = &mut self.state().recording {
             recording.write(full_mix);
         }

@@ -145,6 +145,24 @@ pub(crate) mod test_signals {
         20.0 * amplitude.max(1e-12).log10()
     }
 
+    /// Deterministic white noise with an RMS of `rms_dbfs` (each `seed` its own).
+    pub fn noise(seed: u64, rms_dbfs: f64, len: usize) -> Vec<i16> {
+        let mut state = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        // Uniform in [-1, 1) has an RMS of 1/sqrt(3).
+        let scale = 32768.0 * 10f64.powf(rms_dbfs / 20.0) * 3f64.sqrt();
+        (0..len)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let uniform = (state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
+                (uniform * scale).round() as i16
+            })
+            .collect()
+    }
+
     pub fn rms_db(samples: &[i16]) -> f64 {
         let sum: f64 = samples.iter().map(|&s| (s as f64 / 32768.0).powi(2)).sum();
         10.0 * (sum / samples.len().max(1) as f64).max(1e-24).log10()

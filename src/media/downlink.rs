@@ -1,6 +1,12 @@
 //! What one participant hears: its RTP numbering (continuous for the participant's whole
 //! life, across rooms), its limiter and encoder for the mixes made for it alone, and the packet
 //! it is sent each tick, which may instead carry a payload encoded once for many listeners.
+//!
+//! A listener's decoder follows whichever encoder made its last packet, so every change of
+//! source is made where the two encoders agree: moving to its own stream, its encoder takes
+//! the shared one's state over; moving back, it either hands its state to a shared stream that
+//! nobody else is using, or keeps its own encoder on the shared stream's very input for a few
+//! frames (converging), until the two states agree, and only then joins.
 
 use crate::media::codec::{CodecError, Encoder, EncoderProfile, MAX_OPUS_PACKET};
 use crate::media::limiter::Limiter;
@@ -17,10 +23,25 @@ pub struct Downlink {
     mix: Vec<i32>,
     pcm: Vec<i16>,
     packet: Vec<u8>,
-    /// Whether the last packet came from this listener's own encoder.
-    pub private_last_tick: bool,
+    /// Where the last packet came from.
+    last: Source,
     /// The room tick in which this listener was last sent the shared stream.
     shared_at: Option<u64>,
+}
+
+/// Frames a listener's own encoder runs on the full mix before it joins a shared stream that
+/// others are using: long enough for two Opus encoders on the same input to agree.
+pub const CONVERGING_FRAMES: u32 = 5;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Nothing,
+    /// Its own mix (the room minus its own voice), from its own encoder.
+    Own,
+    /// The full mix from its own encoder, with so many frames left before it joins the shared
+    /// stream.
+    Converging(u32),
+    Shared,
 }
 
 impl Downlink {
@@ -36,7 +57,7 @@ impl Downlink {
             mix: vec![0; frame],
             pcm: vec![0; frame],
             packet: vec![0; RTP_HEADER_LEN + MAX_OPUS_PACKET],
-            private_last_tick: false,
+            last: Source::Nothing,
             shared_at: None,
         })
     }
@@ -77,15 +98,51 @@ impl Downlink {
         let len = self
             .gate
             .encode(&mut self.encoder, &self.pcm, silent, payload)?;
-        self.private_last_tick = true;
+        self.last = Source::Own;
         Ok(self.finish(len))
+    }
+
+    /// Whether the last packet came from this listener's own encoder.
+    pub fn private_last_tick(&self) -> bool {
+        matches!(self.last, Source::Own | Source::Converging(_))
+    }
+
+    /// Whether the last packet carried its own mix (it was mixed).
+    pub fn own_mix_last_tick(&self) -> bool {
+        self.last == Source::Own
+    }
+
+    /// Whether it is converging towards the shared stream (see the module's comment).
+    pub fn converging(&self) -> bool {
+        matches!(self.last, Source::Converging(left) if left > 0)
+    }
+
+    /// It stopped being mixed and others use the shared stream: converge first.
+    pub fn start_converging(&mut self) {
+        self.last = Source::Converging(CONVERGING_FRAMES);
+    }
+
+    /// Encodes the full mix (limited, as the shared stream gets it) with its own encoder.
+    pub fn encode_converging(&mut self, full: &[i16], silent: bool) -> Result<&[u8], CodecError> {
+        let payload = &mut self.packet[RTP_HEADER_LEN..];
+        let len = self.gate.encode(&mut self.encoder, full, silent, payload)?;
+        if let Source::Converging(left) = self.last {
+            self.last = Source::Converging(left.saturating_sub(1));
+        }
+        Ok(self.finish(len))
+    }
+
+    /// Its encoder and silence gate, for a shared stream to take over (see the module's
+    /// comment).
+    pub fn encoder_state(&self) -> (&Encoder, &SilenceGate) {
+        (&self.encoder, &self.gate)
     }
 
     /// Wraps a payload encoded for many listeners (in room tick `tick`) in this listener's
     /// RTP header.
     pub fn wrap_shared(&mut self, payload: &[u8], tick: u64) -> &[u8] {
         self.packet[RTP_HEADER_LEN..RTP_HEADER_LEN + payload.len()].copy_from_slice(payload);
-        self.private_last_tick = false;
+        self.last = Source::Shared;
         self.shared_at = Some(tick);
         self.finish(payload.len())
     }

@@ -13,5 +13,6 @@ pub mod limiter;
 pub mod plain_rtp;
 pub mod rtp;
 pub mod silence;
+pub mod speech;
 pub mod talk;
 pub mod voice;

@@ -1,23 +1,58 @@
 //! What one participant says, one 20 ms frame per mixer tick: packets from the jitter queue
 //! decoded, a single loss recovered from the next packet's FEC, longer losses concealed, and
-//! packets flagged silent by their audio level skipped without leaving the decoder stale.
+//! packets the mixer will not mix (quiet ones from a participant who is not speaking) skipped
+//! without leaving the decoder stale: the last skipped packet is decoded just before the next
+//! one that counts, so a word's onset plays from a decoder that is up to date.
 
 use crate::locks::OrderedMutex;
 use crate::media::codec::{CodecError, Decoder, MAX_PACKET_MS, frame_samples};
 use crate::media::jitter::{JitterQueue, Playout};
 use crate::media::rtp::SILENT_AUDIO_LEVEL;
+use crate::media::speech::frame_level;
 
-/// Silent packets decoded before decoding stops, so the decoder's state has decayed to the
-/// silence it will resume from.
+/// Digitally silent packets still decoded in a row (mixing everyone), so the decoder's state
+/// has decayed to the silence it will resume from.
 const SILENT_PACKETS_DECODED: u32 = 2;
+
+/// Which packets the mixer needs decoded this tick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeRule {
+    /// Packets at least this loud (RFC 6464 level, -dBov) are decoded.
+    pub threshold: u8,
+    /// The participant was speaking as of the last frame: everything is decoded (and losses
+    /// concealed), since its frames are mixed whatever their level.
+    pub speaking: bool,
+    /// Every participant is mixed (AudioBridge's way): everything is decoded but runs of
+    /// digital silence.
+    pub mix_all: bool,
+}
+
+impl DecodeRule {
+    /// Whether a packet of this level is decoded.
+    fn decodes(&self, level: u8, silent_run: u32) -> bool {
+        if self.mix_all {
+            level != SILENT_AUDIO_LEVEL || silent_run <= SILENT_PACKETS_DECODED
+        } else {
+            self.speaking || level <= self.threshold
+        }
+    }
+
+    /// Whether a lost packet is concealed (nobody needs a concealed frame of a participant
+    /// who is not mixed).
+    fn conceals(&self) -> bool {
+        self.mix_all || self.speaking
+    }
+}
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum VoiceFrame {
-    /// A frame of audio (decoded, recovered or concealed) is in [`Voice::frame`].
-    Audio,
-    /// The sender flagged this packet silent: nothing to mix.
-    Silent,
-    /// No packet to play this tick (pre-buffering, muted, or the sender stopped).
+    /// A frame of audio (decoded, recovered or concealed) is in [`Voice::frame`], with its
+    /// level: the packet's, or measured from the frame when the sender gives none.
+    Audio { level: u8 },
+    /// A packet came but was not decoded: the mixer does not need it. Its level.
+    Quiet { level: u8 },
+    /// Nothing to play this tick (pre-buffering, the sender stopped, or a loss while the
+    /// participant is not mixed).
     Nothing,
 }
 
@@ -26,12 +61,17 @@ pub struct Voice {
     frame: Vec<i16>,
     /// Decoded samples not yet played (packets longer than 20 ms).
     pending: Vec<i16>,
+    /// The level of the packet `pending` came from.
+    pending_level: Option<u8>,
     decoded: Vec<i16>,
     packet: Vec<u8>,
+    /// The last packet skipped, kept to bring the decoder up to date before the next decode.
+    skipped: Vec<u8>,
+    skipped_since_decode: bool,
     silent_run: u32,
-    /// The RFC 6464 levels of the packets played since the last call to `take_levels`.
-    levels: Vec<u8>,
     pub errors: u64,
+    /// Packets decoded only to prime the decoder at an onset (how often skipping cost extra).
+    pub primes: u64,
 }
 
 impl Voice {
@@ -41,11 +81,14 @@ impl Voice {
             decoder: Decoder::new(rate)?,
             frame: vec![0; frame],
             pending: Vec::with_capacity(frame * 6),
+            pending_level: None,
             decoded: vec![0; frame * MAX_PACKET_MS / 20],
             packet: Vec::with_capacity(256),
+            skipped: Vec::with_capacity(256),
+            skipped_since_decode: false,
             silent_run: 0,
-            levels: Vec::with_capacity(4),
             errors: 0,
+            primes: 0,
         })
     }
 
@@ -58,19 +101,15 @@ impl Voice {
     pub fn reset(&mut self) {
         self.decoder.reset();
         self.pending.clear();
+        self.skipped_since_decode = false;
         self.silent_run = 0;
-    }
-
-    /// Levels seen since the last call, for talking detection.
-    pub fn take_levels(&mut self) -> impl Iterator<Item = u8> + '_ {
-        self.levels.drain(..)
     }
 
     /// Produces this tick's frame from `queue`, locking it only to pull packets.
     pub fn next_frame(
         &mut self,
         queue: &OrderedMutex<JitterQueue>,
-        skip_silent: bool,
+        rule: DecodeRule,
     ) -> VoiceFrame {
         let n = self.frame.len();
         while self.pending.len() < n {
@@ -78,21 +117,35 @@ impl Voice {
             let decoded = match playout {
                 Playout::Packet { audio_level } => {
                     if let Some(level) = audio_level {
-                        self.levels.push(level);
-                    }
-                    if audio_level == Some(SILENT_AUDIO_LEVEL) && skip_silent {
-                        self.silent_run += 1;
-                        if self.silent_run > SILENT_PACKETS_DECODED {
-                            self.pending.clear();
-                            return VoiceFrame::Silent;
+                        if level == SILENT_AUDIO_LEVEL {
+                            self.silent_run += 1;
+                        } else {
+                            self.silent_run = 0;
                         }
-                    } else {
-                        self.silent_run = 0;
+                        if !rule.decodes(level, self.silent_run) {
+                            std::mem::swap(&mut self.skipped, &mut self.packet);
+                            self.skipped_since_decode = true;
+                            self.pending.clear();
+                            return VoiceFrame::Quiet { level };
+                        }
                     }
+                    self.pending_level = audio_level;
+                    self.prime();
                     self.decoder.decode(&self.packet, &mut self.decoded)
                 }
-                Playout::LostBeforeNext => self.decoder.decode_fec(&self.packet, &mut self.decoded),
-                Playout::Lost => self.decoder.conceal(&mut self.decoded),
+                Playout::LostBeforeNext | Playout::Lost if !rule.conceals() => {
+                    self.pending.clear();
+                    return VoiceFrame::Nothing;
+                }
+                Playout::LostBeforeNext => {
+                    self.pending_level = None;
+                    self.prime();
+                    self.decoder.decode_fec(&self.packet, &mut self.decoded)
+                }
+                Playout::Lost => {
+                    self.pending_level = None;
+                    self.decoder.conceal(&mut self.decoded)
+                }
                 Playout::Nothing if self.pending.is_empty() => return VoiceFrame::Nothing,
                 Playout::Nothing => {
                     self.pending.resize(n, 0);
@@ -111,7 +164,19 @@ impl Voice {
         }
         self.frame.copy_from_slice(&self.pending[..n]);
         self.pending.drain(..n);
-        VoiceFrame::Audio
+        let level = self
+            .pending_level
+            .unwrap_or_else(|| frame_level(&self.frame));
+        VoiceFrame::Audio { level }
+    }
+
+    /// After packets were skipped, decodes the last of them (output unused) so the decoder
+    /// continues from the sound just before the packet that is about to be decoded.
+    fn prime(&mut self) {
+        if std::mem::take(&mut self.skipped_since_decode) {
+            self.primes += 1;
+            let _ = self.decoder.decode(&self.skipped, &mut self.decoded);
+        }
     }
 }
 
@@ -123,6 +188,16 @@ mod tests {
 
     const RATE: u32 = 48000;
     const FRAME: usize = 960;
+    /// Everything decoded but runs of digital silence, as when mixing everyone.
+    const ALL: DecodeRule = DecodeRule {
+        threshold: 45,
+        speaking: false,
+        mix_all: true,
+    };
+
+    fn is_audio(frame: &VoiceFrame) -> bool {
+        matches!(frame, VoiceFrame::Audio { .. })
+    }
 
     fn encode_tone(freq: f64, frames: usize, fec: bool) -> Vec<Vec<u8>> {
         let profile = EncoderProfile {
@@ -156,8 +231,8 @@ mod tests {
             if arrives(i) {
                 queue.lock().push(1, i as u16, p, None);
             }
-            let kind = voice.next_frame(queue, true);
-            if kind == VoiceFrame::Audio {
+            let kind = voice.next_frame(queue, ALL);
+            if is_audio(&kind) {
                 out.extend_from_slice(voice.frame());
             } else {
                 out.extend(std::iter::repeat_n(0, FRAME));
@@ -174,10 +249,7 @@ mod tests {
         let mut voice = Voice::new(RATE).unwrap();
         let (out, kinds) = play_arriving(&mut voice, &queue, &packets, |i| i != 30);
         // Pre-buffering holds the first tick back; every later tick has audio.
-        assert!(
-            kinds[1..].iter().all(|k| *k == VoiceFrame::Audio),
-            "{kinds:?}"
-        );
+        assert!(kinds[1..].iter().all(is_audio), "{kinds:?}");
         let recovered = &out[31 * FRAME..32 * FRAME];
         assert!(
             goertzel_db(recovered, RATE, 500.0) > -20.0,
@@ -192,10 +264,7 @@ mod tests {
         let queue = OrderedMutex::leaf("queue", JitterQueue::new(6));
         let mut voice = Voice::new(RATE).unwrap();
         let (out, kinds) = play_arriving(&mut voice, &queue, &packets, |i| !(20..25).contains(&i));
-        assert!(
-            kinds[5..].iter().all(|k| *k == VoiceFrame::Audio),
-            "{kinds:?}"
-        );
+        assert!(kinds[5..].iter().all(is_audio), "{kinds:?}");
         assert_eq!(queue.lock().stats.lost, 5);
         // The frames after the burst carry the tone again.
         assert!(goertzel_db(&out[40 * FRAME..58 * FRAME], RATE, 500.0) > -15.0);
@@ -229,13 +298,13 @@ mod tests {
         let mut worst_late_speech_error = f64::NEG_INFINITY;
         for (i, (p, level)) in packets.iter().enumerate() {
             queue.lock().push(1, i as u16, p, Some(*level));
-            let kind = voice.next_frame(&queue, true);
+            let kind = voice.next_frame(&queue, ALL);
             reference.decode(p, &mut ref_pcm).unwrap();
-            if kind == VoiceFrame::Silent {
+            if matches!(kind, VoiceFrame::Quiet { level: 127 }) {
                 skipped += 1;
                 continue;
             }
-            assert_eq!(kind, VoiceFrame::Audio);
+            assert!(is_audio(&kind));
             if i >= 105 {
                 // After a few frames the skipping decoder matches one that decoded everything.
                 let err: Vec<i16> = voice
@@ -280,11 +349,7 @@ mod tests {
                     .unwrap();
                 queue.lock().push(1, i as u16, &p[..len], None);
             }
-            assert_eq!(
-                voice.next_frame(&queue, true),
-                VoiceFrame::Audio,
-                "tick {tick}"
-            );
+            assert!(is_audio(&voice.next_frame(&queue, ALL)), "tick {tick}");
             out.extend_from_slice(voice.frame());
         }
         assert!(goertzel_db(&out[4 * FRAME..], RATE, 440.0) > -15.0);
@@ -295,11 +360,108 @@ mod tests {
         let queue = OrderedMutex::leaf("queue", JitterQueue::new(1));
         queue.lock().push(1, 1, &[0xff, 0xff, 0xff], None);
         let mut voice = Voice::new(RATE).unwrap();
-        assert_eq!(voice.next_frame(&queue, true), VoiceFrame::Audio);
+        assert!(is_audio(&voice.next_frame(&queue, ALL)));
         assert_eq!(voice.errors, 1);
         // Then the sender is silent: two slots concealed, then nothing.
-        assert_eq!(voice.next_frame(&queue, true), VoiceFrame::Audio);
-        assert_eq!(voice.next_frame(&queue, true), VoiceFrame::Audio);
-        assert_eq!(voice.next_frame(&queue, true), VoiceFrame::Nothing);
+        assert!(is_audio(&voice.next_frame(&queue, ALL)));
+        assert!(is_audio(&voice.next_frame(&queue, ALL)));
+        assert_eq!(voice.next_frame(&queue, ALL), VoiceFrame::Nothing);
+    }
+
+    /// Room noise, then a word: the onset frame of a participant whose quiet packets were not
+    /// decoded, against a decoder that decoded everything.
+    fn onset_error_db(prime: bool) -> f64 {
+        let mut enc = Encoder::new(RATE, EncoderProfile::default()).unwrap();
+        let mut packets = Vec::new();
+        for i in 0..80 {
+            let pcm = if i < 60 {
+                noise(i as u64, -55.0, FRAME)
+            } else {
+                tone(RATE, 600.0, 6000.0, i * FRAME, FRAME)
+            };
+            let mut p = [0u8; MAX_OPUS_PACKET];
+            let len = enc.encode(&pcm, &mut p).unwrap();
+            packets.push((p[..len].to_vec(), crate::media::speech::frame_level(&pcm)));
+        }
+        let queue = OrderedMutex::leaf("queue", JitterQueue::new(1));
+        let mut voice = Voice::new(RATE).unwrap();
+        let mut reference = Decoder::new(RATE).unwrap();
+        let mut ref_pcm = vec![0i16; FRAME * 6];
+        let rule = DecodeRule {
+            threshold: 45,
+            speaking: false,
+            mix_all: false,
+        };
+        let mut worst = f64::NEG_INFINITY;
+        for (i, (p, level)) in packets.iter().enumerate() {
+            queue.lock().push(1, i as u16, p, Some(*level));
+            if !prime {
+                voice.skipped_since_decode = false;
+            }
+            let kind = voice.next_frame(&queue, rule);
+            reference.decode(p, &mut ref_pcm).unwrap();
+            if i < 60 {
+                assert!(matches!(kind, VoiceFrame::Quiet { .. }), "{i}: {kind:?}");
+                continue;
+            }
+            assert!(is_audio(&kind));
+            let err: Vec<i16> = voice
+                .frame()
+                .iter()
+                .zip(&ref_pcm[..FRAME])
+                .map(|(a, b)| a.saturating_sub(*b))
+                .collect();
+            worst = worst.max(rms_db(&err) - rms_db(&ref_pcm[..FRAME]));
+        }
+        worst
+    }
+
+    #[test]
+    fn quiet_packets_are_not_decoded_and_the_onset_after_them_is_clean() {
+        let primed = onset_error_db(true);
+        let unprimed = onset_error_db(false);
+        // Decoding the last skipped packet first leaves the onset indistinguishable from a
+        // decoder that heard everything; without it the first frames of the word differ.
+        assert!(primed < -30.0, "primed onset error {primed:.1} dB");
+        assert!(unprimed > primed, "{unprimed:.1} vs {primed:.1}");
+        eprintln!("onset error: primed {primed:.1} dB, not primed {unprimed:.1} dB");
+    }
+
+    #[test]
+    fn losses_of_a_participant_who_is_not_mixed_are_not_concealed() {
+        let queue = OrderedMutex::leaf("queue", JitterQueue::new(1));
+        let mut voice = Voice::new(RATE).unwrap();
+        let quiet = DecodeRule {
+            threshold: 45,
+            speaking: false,
+            mix_all: false,
+        };
+        let packets = encode_tone(500.0, 5, false);
+        queue.lock().push(1, 0, &packets[0], Some(60));
+        assert_eq!(
+            voice.next_frame(&queue, quiet),
+            VoiceFrame::Quiet { level: 60 }
+        );
+        queue.lock().push(1, 2, &packets[2], Some(60));
+        // Slot 1 is lost: not concealed for a participant nobody mixes.
+        assert_eq!(voice.next_frame(&queue, quiet), VoiceFrame::Nothing);
+        let speaking = DecodeRule {
+            speaking: true,
+            ..quiet
+        };
+        assert_eq!(
+            voice.next_frame(&queue, speaking),
+            VoiceFrame::Audio { level: 60 },
+            "a speaker's quiet packets are mixed, with their level"
+        );
+        // Without a level the frame's own is measured.
+        queue.lock().push(1, 3, &packets[3], None);
+        let VoiceFrame::Audio { level } = voice.next_frame(&queue, quiet) else {
+            panic!("decoded");
+        };
+        assert!(
+            (10..20).contains(&level),
+            "a 8000-amplitude tone is about -15 dBov: {level}"
+        );
     }
 }

@@ -8,5 +8,6 @@
 
 pub mod pool;
 pub mod shared_stream;
+pub mod speakers;
 pub mod tick;
 pub mod timing;

@@ -1,7 +1,8 @@
 //! The full mix encoded once per tick for every listener who is not talking, one stream per
 //! encoder profile: what makes a room of many listeners cheap. Each listener gets the same
 //! payload in its own RTP header. A listener who starts talking takes the stream's encoder
-//! state over into its own encoder, so its decoder never notices the switch.
+//! state over into its own encoder, so its decoder never notices the switch; one who stops
+//! hands its own state to the stream when nobody else uses it (see `media::downlink`).
 
 use crate::media::codec::{CodecError, Encoder, EncoderProfile, MAX_OPUS_PACKET};
 use crate::media::downlink::Downlink;
@@ -49,20 +50,7 @@ impl SharedStreams {
         profile: EncoderProfile,
         full: (&[i16], bool),
     ) -> Result<(&[u8], bool), CodecError> {
-        let index = match self.streams.iter().position(|s| s.profile == profile) {
-            Some(i) => i,
-            None => {
-                self.streams.push(SharedStream {
-                    profile,
-                    encoder: Encoder::new(rate, profile)?,
-                    gate: SilenceGate::new(rate, profile)?,
-                    payload: vec![0; MAX_OPUS_PACKET],
-                    len: 0,
-                    encoded_at: 0,
-                });
-                self.streams.len() - 1
-            }
-        };
+        let index = self.index_of(rate, profile)?;
         let stream = &mut self.streams[index];
         let fresh = stream.encoded_at != tick;
         if fresh {
@@ -74,6 +62,40 @@ impl SharedStreams {
             stream.encoded_at = tick;
         }
         Ok((&stream.payload[..stream.len], fresh))
+    }
+
+    /// Makes the stream of `profile` continue exactly where `downlink`'s own encoder is, as of
+    /// room tick `tick`: a listener who stops being mixed while nobody uses that stream hands
+    /// its encoder over and joins it without its decoder noticing.
+    pub fn seed(
+        &mut self,
+        rate: u32,
+        tick: u64,
+        profile: EncoderProfile,
+        downlink: &Downlink,
+    ) -> Result<(), CodecError> {
+        let index = self.index_of(rate, profile)?;
+        let stream = &mut self.streams[index];
+        let (encoder, gate) = downlink.encoder_state();
+        stream.encoder.copy_state_from(encoder);
+        stream.gate = gate.clone();
+        stream.encoded_at = tick;
+        Ok(())
+    }
+
+    fn index_of(&mut self, rate: u32, profile: EncoderProfile) -> Result<usize, CodecError> {
+        if let Some(i) = self.streams.iter().position(|s| s.profile == profile) {
+            return Ok(i);
+        }
+        self.streams.push(SharedStream {
+            profile,
+            encoder: Encoder::new(rate, profile)?,
+            gate: SilenceGate::new(rate, profile)?,
+            payload: vec![0; MAX_OPUS_PACKET],
+            len: 0,
+            encoded_at: 0,
+        });
+        Ok(self.streams.len() - 1)
     }
 
     /// Drops the streams no listener has used for a while.

@@ -1,20 +1,25 @@
 //! One room's mixing, one 20 ms tick at a time, with no threads, clocks or locks of its own so
 //! tests can step it:
 //!
-//! 1. every member who is set up and not muted yields a frame (decoded, recovered, concealed);
-//! 2. the frames are summed, volume applied, into 32 bits;
-//! 3. a member who contributed hears the sum minus their own part, limited and encoded by their
-//!    own encoder; everyone else hears the full mix, encoded once per encoder profile for all of
-//!    them, each in their own RTP numbering;
-//! 4. the limited full mix is returned for the recording.
+//! 1. every member who is set up and not muted pulls this tick's packet; its speech gate
+//!    decides from the packet's level (or the decoded frame's energy) whether it speaks, and
+//!    only what will be mixed is decoded (recovered, concealed);
+//! 2. the speakers (at most `max_speakers`, the loudest; or everyone when the room mixes all)
+//!    are summed, volume applied, into 32 bits;
+//! 3. a speaker hears the sum minus their own part, limited and encoded by their own encoder;
+//!    everyone else hears the full mix, encoded once per encoder profile for all of them, each
+//!    in their own RTP numbering;
+//! 4. the limited full mix is kept for the recording.
 
 use crate::locks::OrderedMutex;
 use crate::media::codec::frame_samples;
 use crate::media::downlink::Downlink;
 use crate::media::jitter::JitterQueue;
 use crate::media::limiter::Limiter;
-use crate::media::voice::{Voice, VoiceFrame};
+use crate::media::speech::SpeechGate;
+use crate::media::voice::{DecodeRule, Voice, VoiceFrame};
 use crate::mixer::shared_stream::SharedStreams;
+use crate::mixer::speakers::{Candidate, MixPolicy, choose};
 
 /// Where a member's packets go (a Janus handle, a UDP socket, a test's capture).
 pub trait PacketSink {
@@ -24,33 +29,64 @@ pub trait PacketSink {
 /// One member as the mixer sees it for one tick.
 pub struct Member<'a> {
     pub voice: &'a mut Voice,
+    pub gate: &'a mut SpeechGate,
     pub downlink: &'a mut Downlink,
     pub queue: &'a OrderedMutex<JitterQueue>,
-    /// Set up and not muted: their voice is mixed.
-    pub speaks: bool,
+    /// Set up and not muted: their voice may be mixed.
+    pub sends: bool,
     /// Set up: they are sent the mix.
     pub listens: bool,
     pub volume_percent: u32,
     pub sink: &'a dyn PacketSink,
+    /// Set by the tick: the level of the frame played (RFC 6464 scale), if a packet was.
+    pub level: Option<u8>,
+    /// Set by the tick: this member's voice is in the mix.
+    pub mixed: bool,
+}
+
+impl<'a> Member<'a> {
+    /// A member as a tick finds it: nothing played yet.
+    pub fn new(
+        voice: &'a mut Voice,
+        gate: &'a mut SpeechGate,
+        downlink: &'a mut Downlink,
+        queue: &'a OrderedMutex<JitterQueue>,
+        sink: &'a dyn PacketSink,
+    ) -> Self {
+        Member {
+            voice,
+            gate,
+            downlink,
+            queue,
+            sends: true,
+            listens: true,
+            volume_percent: 100,
+            sink,
+            level: None,
+            mixed: false,
+        }
+    }
 }
 
 pub struct RoomMix {
     rate: u32,
     tick: u64,
-    /// Mix packets flagged silent by their audio level? (They are skipped when true.)
-    skip_silent: bool,
     total: Vec<i32>,
     full: Vec<i16>,
     full_silent: bool,
     full_limiter: Limiter,
     shared: SharedStreams,
-    spoke: Vec<bool>,
+    candidates: Vec<Candidate>,
     pub codec_errors: u64,
 }
 
+/// What one tick did, for tests and benchmarks.
 #[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TickReport {
+    /// Members mixed.
     pub speakers: usize,
+    /// Frames decoded (or recovered, or concealed).
+    pub decoded: usize,
     pub private_encodes: usize,
     pub shared_encodes: usize,
 }
@@ -61,13 +97,12 @@ impl RoomMix {
         RoomMix {
             rate,
             tick: 0,
-            skip_silent: true,
             total: vec![0; frame],
             full: vec![0; frame],
             full_silent: true,
             full_limiter: Limiter::new(rate),
             shared: SharedStreams::default(),
-            spoke: Vec::new(),
+            candidates: Vec::new(),
             codec_errors: 0,
         }
     }
@@ -81,41 +116,83 @@ impl RoomMix {
         &self.full
     }
 
-    pub fn tick(&mut self, members: &mut [Member]) -> TickReport {
+    pub fn tick(&mut self, members: &mut [Member], policy: &MixPolicy) -> TickReport {
         self.tick += 1;
         let mut stats = TickReport::default();
         self.total.fill(0);
-        self.spoke.clear();
-        for m in members.iter_mut() {
-            let spoke =
-                m.speaks && m.voice.next_frame(m.queue, self.skip_silent) == VoiceFrame::Audio;
-            if spoke {
-                add_scaled(&mut self.total, m.voice.frame(), m.volume_percent);
-                stats.speakers += 1;
+        self.candidates.clear();
+        for (index, m) in members.iter_mut().enumerate() {
+            m.mixed = false;
+            m.level = None;
+            if !m.sends {
+                m.gate.update(None, &policy.speech);
+                continue;
             }
-            self.spoke.push(spoke);
+            let rule = DecodeRule {
+                threshold: policy.speech.threshold,
+                speaking: m.gate.is_speaking(),
+                mix_all: policy.mix_all,
+            };
+            let (level, decoded) = match m.voice.next_frame(m.queue, rule) {
+                VoiceFrame::Audio { level } => (Some(level), true),
+                VoiceFrame::Quiet { level } => (Some(level), false),
+                VoiceFrame::Nothing => (None, false),
+            };
+            m.level = level;
+            stats.decoded += decoded as usize;
+            let speaking = m.gate.update(level, &policy.speech);
+            if decoded && (speaking || policy.mix_all) {
+                self.candidates.push(Candidate {
+                    index,
+                    loudness: m.gate.loudness(),
+                    incumbent: m.downlink.own_mix_last_tick(),
+                });
+            }
+        }
+        if !policy.mix_all {
+            choose(&mut self.candidates, policy.max_speakers);
+        }
+        for candidate in &self.candidates {
+            let m = &mut members[candidate.index];
+            m.mixed = true;
+            add_scaled(&mut self.total, m.voice.frame(), m.volume_percent);
+            stats.speakers += 1;
         }
         let full_gain_before = self.full_limiter.gain();
         self.full_silent = self.full_limiter.process(&self.total, &mut self.full);
 
-        // A listener who starts talking leaves the shared stream: its own encoder takes over
-        // from the shared one as it stood after the last tick, so the switch is seamless.
+        // Changes of source are made where the encoders agree (see `media::downlink`): a
+        // listener who starts being mixed takes over from the shared stream as it stood after the
+        // last tick; one who stops hands its encoder to a shared stream nobody uses, or converges
+        // on the full mix for a few frames before joining one that others use.
         let previous = self.tick - 1;
-        for (m, &spoke) in members.iter_mut().zip(&self.spoke) {
-            if spoke && m.listens && m.downlink.was_shared_at(previous) {
-                let profile = m.downlink.profile;
+        for m in members.iter_mut() {
+            if !m.listens {
+                continue;
+            }
+            let profile = m.downlink.profile;
+            if m.mixed && m.downlink.was_shared_at(previous) {
                 if let Some(stream) = self.shared.encoded_at(profile, previous) {
                     stream.hand_over(m.downlink, full_gain_before);
+                }
+            } else if !m.mixed && m.downlink.own_mix_last_tick() {
+                if self.shared.encoded_at(profile, previous).is_some() {
+                    m.downlink.start_converging();
+                } else if let Err(error) =
+                    self.shared.seed(self.rate, previous, profile, m.downlink)
+                {
+                    self.codec_errors += 1;
+                    crate::log!(Error, "Mixer: a shared stream failed ({error})");
                 }
             }
         }
 
-        for (m, &spoke) in members.iter_mut().zip(&self.spoke) {
+        for m in members.iter_mut() {
             if !m.listens {
                 m.downlink.skip();
                 continue;
             }
-            let packet = if spoke {
+            let packet = if m.mixed {
                 let own = m.voice.frame();
                 for ((out, &sum), &mine) in
                     m.downlink.mix_buffer().iter_mut().zip(&self.total).zip(own)
@@ -124,6 +201,9 @@ impl RoomMix {
                 }
                 stats.private_encodes += 1;
                 m.downlink.encode_private()
+            } else if m.downlink.converging() {
+                stats.private_encodes += 1;
+                m.downlink.encode_converging(&self.full, self.full_silent)
             } else {
                 let profile = m.downlink.profile;
                 let full = (&self.full[..], self.full_silent);

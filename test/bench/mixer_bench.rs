@@ -22,7 +22,9 @@ use audioroom::locks::OrderedMutex;
 use audioroom::media::codec::{Decoder, Encoder, EncoderProfile, MAX_OPUS_PACKET};
 use audioroom::media::downlink::Downlink;
 use audioroom::media::jitter::JitterQueue;
+use audioroom::media::speech::SpeechGate;
 use audioroom::media::voice::Voice;
+use audioroom::mixer::speakers::MixPolicy;
 use audioroom::mixer::tick::{Member, PacketSink, RoomMix, TickReport};
 use common::*;
 use std::cell::Cell;
@@ -34,6 +36,7 @@ const WARMUP_TICKS: usize = 50;
 
 struct Peer {
     voice: Voice,
+    gate: SpeechGate,
     downlink: Downlink,
     queue: OrderedMutex<JitterQueue>,
     frames: Arc<Vec<Frame>>,
@@ -69,6 +72,8 @@ struct Options {
     paced: bool,
     /// What the listeners send (profiles.rs); the sip profile's packets carry no level.
     profile: profiles::Profile,
+    /// Mix everyone, as AudioBridge does (the room option `mix_all`).
+    mix_all: bool,
 }
 
 fn parse_options() -> Options {
@@ -83,6 +88,7 @@ fn parse_options() -> Options {
         mixer: true,
         paced: false,
         profile: profiles::Profile::Silence,
+        mix_all: false,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -108,6 +114,11 @@ fn parse_options() -> Options {
                 i += 1;
                 continue;
             }
+            "--mix-all" => {
+                o.mix_all = true;
+                i += 1;
+                continue;
+            }
             "--paced" => {
                 o.paced = true;
                 i += 1;
@@ -126,6 +137,7 @@ fn parse_options() -> Options {
                 eprintln!(
                     "usage: mixer_bench [-n|--participants N=10] [-t|--talkers T=2] [--ticks K=1500]\n\
                      \x20                  [--complexity C=4] [--prebuffer P=6] [--json] [--floor-only] [--no-floor] [--paced]\n\
+                     \x20                  [--mix-all]   (mix every participant, as AudioBridge; default: speakers only)\n\
                      \x20                  [--profile silence|open-mic|sip]   (what the listeners send; default silence)\n\
                      \x20      mixer_bench --signals   (levels and sizes of what the participants send)"
                 );
@@ -164,6 +176,7 @@ fn run_mixer(o: &Options, loops: &[Arc<Vec<Frame>>]) -> (f64, f64, [f64; 3], u64
             let listener = &listener_loops[i % listener_loops.len()];
             Peer {
                 voice: Voice::new(RATE).expect("voice"),
+                gate: SpeechGate::default(),
                 downlink: Downlink::new(RATE, profile(o.complexity), PAYLOAD_TYPE)
                     .expect("downlink"),
                 queue: OrderedMutex::leaf("queue", JitterQueue::new(o.prebuffer)),
@@ -191,6 +204,10 @@ fn run_mixer(o: &Options, loops: &[Arc<Vec<Frame>>]) -> (f64, f64, [f64; 3], u64
     let mut mix = RoomMix::new(RATE);
     let mut totals = [0u64; 3];
     let level = o.profile.audio_level();
+    let policy = MixPolicy {
+        mix_all: o.mix_all,
+        ..MixPolicy::default()
+    };
     let step = |peers: &mut Vec<Peer>, mix: &mut RoomMix| -> TickReport {
         for p in peers.iter_mut() {
             let f = &p.frames[p.pos];
@@ -203,17 +220,11 @@ fn run_mixer(o: &Options, loops: &[Arc<Vec<Frame>>]) -> (f64, f64, [f64; 3], u64
         let mut members: Vec<Member> = peers
             .iter_mut()
             .zip(&sinks)
-            .map(|(p, sink)| Member {
-                voice: &mut p.voice,
-                downlink: &mut p.downlink,
-                queue: &p.queue,
-                speaks: true,
-                listens: true,
-                volume_percent: 100,
-                sink,
+            .map(|(p, sink)| {
+                Member::new(&mut p.voice, &mut p.gate, &mut p.downlink, &p.queue, sink)
             })
             .collect();
-        mix.tick(&mut members)
+        mix.tick(&mut members, &policy)
     };
     for _ in 0..WARMUP_TICKS {
         step(&mut peers, &mut mix);

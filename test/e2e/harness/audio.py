@@ -78,6 +78,21 @@ def goertzel_db(samples, rate: float, freq: float) -> float:
     return max(_db(amplitude), FLOOR_DB)
 
 
+def band_db(samples, rate: float, low: float, high: float) -> float:
+    """Power of ``samples`` between ``low`` and ``high`` Hz, in dB relative to a full-scale
+    signal (Hann-windowed FFT): how much noise there is away from the test tones."""
+    x = as_float(samples)
+    if len(x) == 0:
+        return FLOOR_DB
+    window = np.hanning(len(x))
+    spectrum = np.abs(np.fft.rfft(x * window)) ** 2
+    freqs = np.fft.rfftfreq(len(x), 1.0 / rate)
+    band = spectrum[(freqs >= low) & (freqs < high)].sum()
+    # Parseval with the window's power: a full-scale white signal over the whole band reads 0 dB.
+    total = band * 2.0 / (np.sum(window ** 2) * len(x))
+    return _db(math.sqrt(total))
+
+
 def tone_levels(samples, rate: float, freqs: Iterable[float]) -> dict[float, float]:
     """``{freq: goertzel_db(samples, rate, freq)}`` for every requested freq."""
     x = as_float(samples)

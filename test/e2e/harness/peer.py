@@ -108,10 +108,14 @@ class ToneTrack(MediaStreamTrack):
 
     kind = "audio"
 
-    def __init__(self, freq: float = 440.0, amplitude: float = 0.3):
+    def __init__(self, freq: float = 440.0, amplitude: float = 0.3,
+                 noise_dbfs: Optional[float] = None):
         super().__init__()
         self.freq = float(freq)
         self.amplitude = float(amplitude)
+        # An open microphone's room noise (white, this RMS in dBFS), added to the tone.
+        self.noise_dbfs = noise_dbfs
+        self._rng = np.random.default_rng(int(freq * 1000 + amplitude * 1e6) & 0xFFFFFFFF)
         self.paused = False          # True: produce no frames (-> no RTP at all)
         self._phase = 0.0
         self._pts = 0
@@ -160,7 +164,10 @@ class ToneTrack(MediaStreamTrack):
         step = 2.0 * math.pi * self.freq / SAMPLE_RATE
         phases = self._phase + step * np.arange(FRAME_SAMPLES)
         self._phase = float((self._phase + step * FRAME_SAMPLES) % (2.0 * math.pi))
-        pcm = np.clip(self.amplitude * np.sin(phases), -1.0, 1.0)
+        pcm = self.amplitude * np.sin(phases)
+        if self.noise_dbfs is not None:
+            pcm = pcm + self._rng.normal(0.0, 10 ** (self.noise_dbfs / 20), FRAME_SAMPLES)
+        pcm = np.clip(pcm, -1.0, 1.0)
         data = (pcm * 32767.0).astype("<i2").reshape(1, -1)
 
         frame = AudioFrame.from_ndarray(data, format="s16", layout="mono")
@@ -187,11 +194,12 @@ class TonePeer:
     """
 
     def __init__(self, name: str = "peer", freq: float = 440.0, amplitude: float = 0.3,
-                 address: Optional[str] = None, silent: bool = False):
+                 address: Optional[str] = None, silent: bool = False,
+                 noise_dbfs: Optional[float] = None):
         self.name = name
         self.address = address or default_peer_address()
         restrict_ice_addresses([self.address])
-        self.track = ToneTrack(freq, 0.0 if silent else amplitude)
+        self.track = ToneTrack(freq, 0.0 if silent else amplitude, noise_dbfs)
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.transceiver = self.pc.addTransceiver(self.track, direction="sendrecv")
         opus = [c for c in RTCRtpSender.getCapabilities("audio").codecs
