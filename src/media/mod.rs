@@ -10,6 +10,7 @@ pub mod downlink;
 pub mod encoder;
 pub mod jitter;
 pub mod limiter;
+pub mod opus_vad;
 pub mod plain_rtp;
 pub mod rtp;
 pub mod silence;

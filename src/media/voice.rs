@@ -2,11 +2,14 @@
 //! decoded, a single loss recovered from the next packet's FEC, longer losses concealed, and
 //! packets the mixer will not mix (quiet ones from a participant who is not speaking) skipped
 //! without leaving the decoder stale: the last skipped packet is decoded just before the next
-//! one that counts, so a word's onset plays from a decoder that is up to date.
+//! one that counts, so a word's onset plays from a decoder that is up to date. A packet without
+//! a level from someone who is not speaking is decoded to be measured, unless its own encoder
+//! flags it as without voice.
 
 use crate::locks::OrderedMutex;
 use crate::media::codec::{CodecError, Decoder, MAX_PACKET_MS, frame_samples};
 use crate::media::jitter::{JitterQueue, Playout};
+use crate::media::opus_vad::voice_activity;
 use crate::media::rtp::SILENT_AUDIO_LEVEL;
 use crate::media::speech::frame_level;
 
@@ -35,6 +38,14 @@ impl DecodeRule {
         } else {
             self.speaking || level <= self.threshold
         }
+    }
+
+    /// For a packet without a level: digital silence's level when the participant is not
+    /// speaking and the packet's own encoder flags it as without voice (SILK and hybrid frames,
+    /// `media::opus_vad`), so it need not be decoded to be measured.
+    fn quiet_by_its_encoder(&self, packet: &[u8]) -> Option<u8> {
+        let unneeded = !self.speaking && !self.mix_all && voice_activity(packet) == Some(false);
+        unneeded.then_some(SILENT_AUDIO_LEVEL)
     }
 
     /// Whether a lost packet is concealed (nobody needs a concealed frame of a participant
@@ -116,7 +127,9 @@ impl Voice {
             let playout = queue.lock().pop(&mut self.packet);
             let decoded = match playout {
                 Playout::Packet { audio_level } => {
-                    if let Some(level) = audio_level {
+                    // Without a level, the sender's own encoder may still say nobody speaks.
+                    let level = audio_level.or_else(|| rule.quiet_by_its_encoder(&self.packet));
+                    if let Some(level) = level {
                         if level == SILENT_AUDIO_LEVEL {
                             self.silent_run += 1;
                         } else {
