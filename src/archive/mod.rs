@@ -7,6 +7,9 @@
 
 pub mod jobs;
 pub mod names;
+pub mod ogg_opus;
+#[cfg(test)]
+mod ogg_read;
 pub mod recorder;
 pub mod wav;
 
