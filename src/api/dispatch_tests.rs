@@ -84,6 +84,7 @@ const FIELDS: &[(&str, &str, &str, bool)] = &[
     ("create", "pin", "a string", false),
     ("create", "is_private", "a boolean", false),
     ("create", "record", "a boolean", false),
+    ("create", "record_participants", "a boolean", false),
     ("create", "audiolevel_event", "a boolean", false),
     ("create", "allow_rtp_participants", "a boolean", false),
     ("create", "speech_level", "an integer from 1 to 127", false),

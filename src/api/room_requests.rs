@@ -68,6 +68,9 @@ pub fn create(plugin: &Plugin, body: &Body, caller: Caller) -> ApiResult<Value> 
         default_prebuffer: body
             .opt_uint("default_prebuffering", 0, MAX_PREBUFFER as u64)?
             .map_or(plugin.config.mixer_prebuffering, |n| n as u32),
+        record_participants: body
+            .opt_bool("record_participants")?
+            .unwrap_or(plugin.config.record_participants),
     };
     let record = body
         .opt_bool("record")?

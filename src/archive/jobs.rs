@@ -5,6 +5,8 @@
 
 use crate::PLUGIN_PACKAGE;
 use crate::archive::names::{JobName, job_name, unix_time_us};
+use crate::archive::timeline::SpeechSegment;
+use crate::archive::track::TrackSummary;
 use serde_json::{Value, json};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -24,6 +26,10 @@ pub struct ArchiveFinished {
     pub error: Option<String>,
     /// Frames of the mix that never reached the file because the disk fell behind.
     pub dropped_frames: u64,
+    /// The participants' own tracks.
+    pub tracks: Vec<TrackSummary>,
+    /// Who spoke when.
+    pub speech: Vec<SpeechSegment>,
 }
 
 impl ArchiveFinished {
@@ -36,6 +42,8 @@ impl ArchiveFinished {
             "finished": self.finished_us,
             "duration_ms": self.duration_ms,
             "sampling_rate": self.sampling_rate,
+            "tracks": self.ordered_tracks().iter().map(|t| t.to_json()).collect::<Vec<_>>(),
+            "speech": self.speech.iter().map(|s| s.to_json()).collect::<Vec<_>>(),
         });
         if let Some(error) = &self.error {
             data["incomplete"] = json!(true);
@@ -45,7 +53,17 @@ impl ArchiveFinished {
             data["incomplete"] = json!(true);
             data["dropped_frames"] = json!(self.dropped_frames);
         }
+        if self.tracks.iter().any(TrackSummary::incomplete) {
+            data["incomplete"] = json!(true);
+        }
         json!({"plugin": PLUGIN_PACKAGE, "event": "archive-finished", "data": data})
+    }
+
+    /// Tracks in the order they start, as a consumer lines them up.
+    fn ordered_tracks(&self) -> Vec<&TrackSummary> {
+        let mut tracks: Vec<&TrackSummary> = self.tracks.iter().collect();
+        tracks.sort_by_key(|t| (t.offset_ms, t.user_id));
+        tracks
     }
 }
 
@@ -146,6 +164,8 @@ mod tests {
             sampling_rate: 16000,
             error: None,
             dropped_frames: 0,
+            tracks: Vec::new(),
+            speech: Vec::new(),
         }
     }
 

@@ -29,6 +29,7 @@ impl Folders {
             archive_path: self.root.join("recordings"),
             job_path: self.root.join("jobs"),
             recording_pattern: pattern.into(),
+            track_pattern: format!("{pattern}-#{{userid}}"),
             job_pattern: "job-#{md5}".into(),
         }
     }
