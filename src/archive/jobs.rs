@@ -196,6 +196,56 @@ mod tests {
     }
 
     #[test]
+    fn tracks_and_speech_are_listed_in_order_and_a_failed_track_makes_the_job_incomplete() {
+        let track = |user_id, offset_ms, error: Option<&str>| TrackSummary {
+            user_id,
+            display: (user_id == 1).then(|| "Ann".to_owned()),
+            file: format!("/r/t-{user_id}.opus").into(),
+            offset_ms,
+            duration_ms: 1000,
+            error: error.map(str::to_owned),
+            dropped_packets: 0,
+            finished: true,
+        };
+        let job = ArchiveFinished {
+            tracks: vec![track(2, 500, None), track(1, 0, None)],
+            speech: vec![SpeechSegment {
+                user_id: 1,
+                start_frame: 10,
+                end_frame: 25,
+            }],
+            ..sample()
+        }
+        .to_json();
+        assert_eq!(
+            job["data"]["tracks"],
+            json!([
+                {"userid": 1, "display": "Ann", "file": "/r/t-1.opus", "offset_ms": 0, "duration_ms": 1000},
+                {"userid": 2, "display": null, "file": "/r/t-2.opus", "offset_ms": 500, "duration_ms": 1000},
+            ])
+        );
+        assert_eq!(
+            job["data"]["speech"],
+            json!([{"userid": 1, "start_ms": 200, "end_ms": 500}])
+        );
+        assert!(job["data"].get("incomplete").is_none());
+        assert_eq!(sample().to_json()["data"]["tracks"], json!([]));
+        assert_eq!(sample().to_json()["data"]["speech"], json!([]));
+
+        let failed = ArchiveFinished {
+            tracks: vec![track(1, 0, Some("/r/t-1.opus: No space left on device"))],
+            ..sample()
+        }
+        .to_json();
+        assert_eq!(failed["data"]["incomplete"], json!(true));
+        assert_eq!(
+            failed["data"]["tracks"][0]["error"],
+            "/r/t-1.opus: No space left on device"
+        );
+        assert!(failed["data"].get("error").is_none(), "the WAV is fine");
+    }
+
+    #[test]
     fn job_files_are_named_by_the_pattern() {
         let dir = temp_folder("names");
         let path = write_job(&dir, "job-#{md5}", &sample().to_json()).unwrap();

@@ -10,7 +10,7 @@ pub mod names;
 pub mod new_file;
 pub mod ogg_opus;
 #[cfg(test)]
-mod ogg_read;
+pub mod ogg_read;
 pub mod recorder;
 pub mod recording;
 pub mod timeline;

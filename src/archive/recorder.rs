@@ -468,14 +468,15 @@ impl Worker {
                     let path = file.path.clone();
                     (Some(file), path, None)
                 }
-                Err((path, e)) => {
-                    let reason = format!("{}: {e}", path.display());
+                Err((failed, e)) => {
+                    let reason = format!("{}: {e}", failed.display());
                     log!(
                         Error,
                         "Cannot record participant {} of room {}: {reason}",
                         opening.user_id,
                         opening.room_id
                     );
+                    let path = self.settings.archive_path.join(format!("{base}.opus"));
                     (None, path, Some(reason))
                 }
             };

@@ -12,6 +12,8 @@ pub mod events;
 pub mod participant;
 pub mod plugin;
 pub mod room;
+#[cfg(test)]
+mod room_recording_tests;
 pub mod rooms;
 pub mod services;
 pub mod session;
