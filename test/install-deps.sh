@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing the plugin needs, only where missing (Debian/Ubuntu, root).
 #   apt: Janus and its headers, libopus, glib, jansson, autotools, pkg-config, iproute2, valgrind;
-#        janus.js and adapter.js for the demo page, Chromium for its browser test
+#        janus.js and adapter.js for the demo page, Chromium for its browser test; opus-tools
+#        (opusinfo checks the participants' Ogg Opus tracks)
 #   pip: aiortc, numpy, pytest, requests, matplotlib (the WebRTC peers, analysis and benchmark
 #        charts), playwright (drives the system's Chromium; it never downloads a browser)
 # Rust (cargo, 1.85 or newer) must already be installed, e.g. with rustup.
@@ -11,7 +12,7 @@ set -euo pipefail
 
 APT_PACKAGES=(janus janus-dev libopus-dev libglib2.0-dev libjansson-dev autoconf automake libtool
               pkg-config make gcc binutils iproute2 python3 python3-pip valgrind gdb
-              libjs-janus-gateway libjs-webrtc-adapter)
+              libjs-janus-gateway libjs-webrtc-adapter opus-tools)
 PIP_PACKAGES=(aiortc numpy pytest requests matplotlib)
 if [ "${1:-}" != "--no-browser" ]; then
     APT_PACKAGES+=(chromium)

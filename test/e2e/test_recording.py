@@ -23,7 +23,7 @@ from harness import audio
 from harness.peer import TonePeer
 from test_live_audio import connect
 
-JOB_KEYS = {"id", "audio", "uid", "started", "finished", "duration_ms", "sampling_rate"}
+JOB_KEYS = {"id", "audio", "uid", "started", "finished", "duration_ms", "sampling_rate", "tracks", "speech"}
 
 
 def read_wav(path: Path) -> tuple[int, np.ndarray]:
@@ -59,8 +59,8 @@ async def test_two_talkers_leave_one_wav_and_an_exact_job(audioroom):
     await ha.arequest({"request": "create", "id": "rec"})
     a, b = TonePeer("a", freq=440, amplitude=0.3), TonePeer("b", freq=1000, amplitude=0.3)
     occupied_from = time.time()
-    await connect(ha, a, {"request": "join", "id": "rec"})
-    await connect(hb, b, {"request": "join", "id": "rec"})
+    joined_a = await connect(ha, a, {"request": "join", "id": "rec"})
+    joined_b = await connect(hb, b, {"request": "join", "id": "rec"})
     await asyncio.sleep(5.0)
     assert (await ha.arequest({"request": "destroy", "id": "rec"}))["audioroom"] == "destroyed"
     occupied_until = time.time()
@@ -73,6 +73,10 @@ async def test_two_talkers_leave_one_wav_and_an_exact_job(audioroom):
     data = job["data"]
     assert set(data) == JOB_KEYS, data
     assert data["id"] == "rec" and data["sampling_rate"] == 48000
+    # Tracks are off by default; who spoke when is there anyway: both, all along.
+    assert data["tracks"] == [] and not list(audioroom.archive.glob("*.opus"))
+    assert sorted(s["userid"] for s in data["speech"]) == sorted(p["userid"] for p in [joined_a, joined_b]), data
+    assert all(s["end_ms"] - s["start_ms"] >= 3000 for s in data["speech"]), data["speech"]
     assert data["audio"] == str(wavs[0]) and Path(data["audio"]).is_file()
     assert wavs[0].name == f"rec-rec-{data['started']}-audio.wav"
     assert occupied_from * 1e6 - 1e5 <= data["started"] <= data["finished"] <= occupied_until * 1e6 + 1e5
