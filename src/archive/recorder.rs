@@ -347,6 +347,11 @@ impl Worker {
         for id in ids {
             self.finish(id, 0);
         }
+        // Tracks of a recording whose WAV was never opened: closed properly all the same.
+        let tracks: Vec<TrackKey> = self.tracks.keys().copied().collect();
+        for key in tracks {
+            self.end_track(key, 0);
+        }
         self.retry_jobs(true);
         let _ = ended.send(());
     }
