@@ -1,4 +1,4 @@
-"""Transcription-ready archives (docs/API.md, section 5.5): a track per participant and a speaker
+"""Transcription-ready archives (docs/API.md, section 5.8): a track per participant and a speaker
 timeline in the job file.
 
 Three WebRTC peers take turns, each with its own tone, one speaking over another once; then one
