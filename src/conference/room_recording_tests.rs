@@ -13,6 +13,7 @@ use crate::conference::services::Services;
 use crate::conference::testing::{FakeEndpoint, FakeHost};
 use crate::media::codec::test_signals::{goertzel_db, tone};
 use crate::media::codec::{Encoder, EncoderProfile, MAX_OPUS_PACKET};
+use crate::media::jitter::{Mode, PacketHeader};
 use crate::media::talk::TalkSettings;
 use crate::mixer::pool::{Mixable, MixerPool};
 use crate::mixer::speakers::MixPolicy;
@@ -36,7 +37,8 @@ impl Sender {
             display: Some(format!("user {user_id}")),
             muted: false,
             volume_percent: 100,
-            prebuffer: 0,
+            // Packets play at the tick they come: the test sends them just before each tick.
+            playout: Mode::Fixed(0),
             profile: EncoderProfile::default(),
         };
         let participant = Participant::new(
@@ -62,8 +64,12 @@ impl Sender {
         let pcm = tone(48000, freq, 6000.0, tick * TICK, TICK);
         let len = self.encoder.encode(&pcm, &mut p).unwrap();
         self.sequence = self.sequence.wrapping_add(1);
-        self.participant
-            .receive(7, self.sequence, &p[..len], Some(level));
+        let header = PacketHeader {
+            ssrc: 7,
+            sequence: self.sequence,
+            timestamp: tick as u32 * TICK as u32,
+        };
+        self.participant.receive(header, &p[..len], Some(level));
     }
 }
 
@@ -77,7 +83,7 @@ fn settings() -> RoomSettings {
         talk: TalkSettings::default(),
         mixing: MixPolicy::default(),
         allow_rtp_participants: false,
-        default_prebuffer: 0,
+        default_playout: Mode::Fixed(0),
         record_participants: true,
     }
 }

@@ -38,7 +38,7 @@ impl PlayedPackets {
 #[cfg(test)]
 mod tests {
     use crate::locks::OrderedMutex;
-    use crate::media::jitter::JitterQueue;
+    use crate::media::jitter::{JitterQueue, Mode, PacketHeader};
     use crate::media::voice::{DecodeRule, Voice, VoiceFrame};
 
     /// A participant who is not speaking: its quiet packets are not decoded.
@@ -51,7 +51,12 @@ mod tests {
     #[test]
     fn a_voice_keeps_every_packet_it_plays_decoded_or_not_and_nothing_for_a_loss() {
         // No pre-buffering: the queue holds all of them and plays at once.
-        let queue = OrderedMutex::leaf("queue", JitterQueue::new(0));
+        let queue = OrderedMutex::leaf("queue", JitterQueue::new(Mode::Fixed(0)));
+        let header = |sequence: u16| PacketHeader {
+            ssrc: 9,
+            sequence,
+            timestamp: sequence as u32 * 960,
+        };
         let mut voice = Voice::new(48000).unwrap();
         let mut played = Vec::new();
         // Packets 0 and 1 quiet, 2 lost, 3 loud (decoded), 4 quiet; then nothing.
@@ -62,11 +67,11 @@ mod tests {
             (4, &[0xf8, 0xff, 0xfc], 90),
         ];
         for (sequence, payload, level) in packets {
-            queue.lock().push(9, sequence, payload, Some(level));
+            queue.lock().push(header(sequence), payload, Some(level), 0);
         }
         for _ in 0..6 {
             voice.played.start_tick(true);
-            let frame = voice.next_frame(&queue, QUIET);
+            let frame = voice.next_frame(&queue, QUIET, 0);
             let now: Vec<Vec<u8>> = voice.played.iter().map(<[u8]>::to_vec).collect();
             played.push((frame, now));
         }
@@ -95,9 +100,11 @@ mod tests {
             ]
         );
         // Not asked for: nothing kept.
-        queue.lock().push(9, 5, &[0xf8, 0xff, 0xfe], Some(20));
+        queue
+            .lock()
+            .push(header(5), &[0xf8, 0xff, 0xfe], Some(20), 0);
         voice.played.start_tick(false);
-        voice.next_frame(&queue, QUIET);
+        voice.next_frame(&queue, QUIET, 0);
         assert_eq!(voice.played.iter().count(), 0);
     }
 }
