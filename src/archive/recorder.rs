@@ -53,18 +53,26 @@ pub(super) struct Opening {
 /// A track: its recording, and its number in that recording.
 pub(super) type TrackKey = (u64, u64);
 
+/// One packet of a track (by its number in the recording), with the track's opening until a
+/// message has carried it.
+pub(super) struct TrackPacket {
+    pub number: u64,
+    pub opening: Option<Box<TrackOpening>>,
+    pub payload: Vec<u8>,
+}
+
 pub(super) enum Message {
     Samples {
         id: u64,
         opening: Option<Box<Opening>>,
         pcm: Vec<i16>,
     },
-    /// An Opus packet of a participant's track, played at `frame` of its recording.
-    Packet {
-        track: TrackKey,
-        opening: Option<Box<TrackOpening>>,
+    /// The Opus packets of a recording's tracks played at `frame`: one message a tick for
+    /// all of them, so the recorder thread is woken per tick, not per participant.
+    Packets {
+        id: u64,
         frame: u64,
-        payload: Vec<u8>,
+        packets: Vec<TrackPacket>,
     },
     /// The participant left: its track is closed.
     TrackEnd {
@@ -303,13 +311,10 @@ impl Worker {
                         self.write(id, opening, &pcm);
                         true
                     }
-                    Message::Packet {
-                        track,
-                        opening,
-                        frame,
-                        payload,
-                    } => {
-                        self.track_packet(track, opening, frame, payload);
+                    Message::Packets { id, frame, packets } => {
+                        for p in packets {
+                            self.track_packet((id, p.number), p.opening, frame, p.payload);
+                        }
                         true
                     }
                     Message::TrackEnd {

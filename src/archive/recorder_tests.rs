@@ -558,3 +558,49 @@ fn a_track_that_cannot_be_made_is_listed_with_its_error_and_the_job_is_incomplet
         "{error}"
     );
 }
+
+#[test]
+fn a_full_channel_drops_a_ticks_packets_counts_them_per_track_and_keeps_the_opening() {
+    use std::sync::atomic::AtomicU64;
+    use std::sync::mpsc::sync_channel;
+    let (sender, receiver) = sync_channel(2);
+    let ledger: Arc<Ledger> = Arc::new(OrderedMutex::leaf("recording ledger", HashMap::new()));
+    let opening = Opening {
+        room_id: "r".into(),
+        rate: 48000,
+        time_us: 1,
+    };
+    let other = sender.clone();
+    let mut recording =
+        RecordingHandle::new(1, opening, sender, Arc::new(AtomicU64::new(0)), ledger);
+    recording.join(10, 5, None, true);
+    let packets = opus_packets(440.0, 2);
+    // Someone else's message takes a place: the frame fits, the packets do not.
+    other.try_send(Message::Stop).unwrap();
+    recording.write_tick(vec![0; 960], vec![voiced(10, true, Some(&packets[0]))]);
+    assert!(matches!(receiver.try_recv(), Ok(Message::Stop)));
+    assert!(matches!(receiver.try_recv(), Ok(Message::Samples { .. })));
+    assert!(receiver.try_recv().is_err(), "the packets were dropped");
+    // Next tick they fit, and carry the track's opening, which was kept.
+    recording.write_tick(vec![0; 960], vec![voiced(10, true, Some(&packets[1]))]);
+    assert!(matches!(receiver.try_recv(), Ok(Message::Samples { .. })));
+    let Ok(Message::Packets {
+        frame,
+        packets: sent,
+        ..
+    }) = receiver.try_recv()
+    else {
+        panic!("the tick's packets");
+    };
+    assert_eq!((frame, sent.len()), (1, 1));
+    assert_eq!(sent[0].payload, packets[1]);
+    assert_eq!(sent[0].opening.as_ref().map(|o| o.user_id), Some(5));
+    recording.leave(10);
+    assert!(matches!(
+        receiver.try_recv(),
+        Ok(Message::TrackEnd {
+            track: (1, 1),
+            dropped_packets: 1
+        })
+    ));
+}

@@ -7,7 +7,7 @@
 //! leaves and comes back is a new member with a new track.
 
 use crate::archive::names::unix_time_us;
-use crate::archive::recorder::{Ledger, Message, Opening, TrackKey};
+use crate::archive::recorder::{Ledger, Message, Opening, TrackPacket};
 use crate::archive::timeline::SpeechTimeline;
 use crate::archive::track::TrackOpening;
 use crate::log;
@@ -138,6 +138,7 @@ impl RecordingHandle {
         if !self.unsent_ends.is_empty() {
             self.send_ends();
         }
+        let mut packets = Vec::new();
         for voiced in voices {
             let Some(member) = self.members.get_mut(&voiced.key) else {
                 continue; // it left during the tick
@@ -151,7 +152,42 @@ impl RecordingHandle {
             );
             if let Some(track) = &mut member.track {
                 for payload in voiced.packets {
-                    track.send(&self.sender, self.id, frame, payload);
+                    packets.push(TrackPacket {
+                        number: track.number,
+                        opening: track.opening.take(),
+                        payload,
+                    });
+                }
+            }
+        }
+        if !packets.is_empty() {
+            self.send_packets(frame, packets);
+        }
+    }
+
+    /// The tick's packets, in one message; when the channel is full they are dropped, counted
+    /// by their tracks, which keep their openings for a later message.
+    fn send_packets(&mut self, frame: u64, packets: Vec<TrackPacket>) {
+        let message = Message::Packets {
+            id: self.id,
+            frame,
+            packets,
+        };
+        let Err(TrySendError::Full(Message::Packets { packets, .. })) =
+            self.sender.try_send(message)
+        else {
+            return;
+        };
+        for packet in packets {
+            let track = self
+                .members
+                .values_mut()
+                .filter_map(|m| m.track.as_mut())
+                .find(|t| t.number == packet.number);
+            if let Some(track) = track {
+                track.dropped += 1;
+                if packet.opening.is_some() {
+                    track.opening = packet.opening;
                 }
             }
         }
@@ -234,26 +270,6 @@ impl RecordingHandle {
             opening: self.opening.clone(),
             dropped_frames: self.dropped_here,
             tracks,
-        }
-    }
-}
-
-impl TrackHandle {
-    fn send(&mut self, sender: &SyncSender<Message>, recording: u64, frame: u64, payload: Vec<u8>) {
-        let track: TrackKey = (recording, self.number);
-        let message = Message::Packet {
-            track,
-            opening: self.opening.take(),
-            frame,
-            payload,
-        };
-        match sender.try_send(message) {
-            Ok(()) => {}
-            Err(TrySendError::Full(Message::Packet { opening, .. })) => {
-                self.opening = opening;
-                self.dropped += 1;
-            }
-            Err(_) => {}
         }
     }
 }
