@@ -86,6 +86,7 @@ const FIELDS: &[(&str, &str, &str, bool)] = &[
     ("create", "record", "a boolean", false),
     ("create", "audiolevel_event", "a boolean", false),
     ("create", "allow_rtp_participants", "a boolean", false),
+    ("create", "rtp_symmetric", "a boolean", false),
     ("create", "speech_level", "an integer from 1 to 127", false),
     (
         "create",

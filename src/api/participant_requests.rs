@@ -13,7 +13,7 @@ use crate::conference::room::Room;
 use crate::conference::session::{NegotiatedMedia, Session};
 use crate::media::codec::EncoderProfile;
 use crate::media::jitter::Mode;
-use crate::media::plain_rtp::{PlainRtpLink, PlainRtpRequest};
+use crate::media::plain_rtp::{PlainRtpLink, PlainRtpRequest, Sources};
 use serde_json::{Value, json};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -374,11 +374,17 @@ fn plain_rtp_request(body: &Body, room: &Room) -> ApiResult<Option<PlainRtpReque
         .opt_bool("fec")
         .map_err(|e| rename(e, "rtp.fec"))?
         .unwrap_or(false);
+    let sources = if room.settings().rtp_symmetric {
+        Sources::Latch
+    } else {
+        Sources::Declared(ip)
+    };
     Ok(Some(PlainRtpRequest {
         remote: SocketAddr::new(ip, port as u16),
         payload_type: payload_type as u8,
         audio_level_ext: audio_level_ext.map(|n| n as u8),
         fec,
+        sources,
     }))
 }
 

@@ -66,6 +66,7 @@ pub fn create(plugin: &Plugin, body: &Body, caller: Caller) -> ApiResult<Value> 
         },
         mixing: read_mixing(body, plugin.config.mixing)?,
         allow_rtp_participants: body.opt_bool("allow_rtp_participants")?.unwrap_or(false),
+        rtp_symmetric: body.opt_bool("rtp_symmetric")?.unwrap_or(false),
         default_playout: body
             .opt_uint("default_prebuffering", 0, MAX_PREBUFFER as u64)?
             .map_or(plugin.config.playout, |n| Mode::Fixed(n as u32)),

@@ -89,6 +89,8 @@ pub struct Participant {
     media: OrderedMutex<Media>,
     /// Packets dropped on arrival as unparseable or of another payload type.
     rejected_packets: AtomicU64,
+    /// Plain-RTP packets dropped for coming from another address than the participant's.
+    foreign_packets: AtomicU64,
 }
 
 impl Participant {
@@ -134,6 +136,7 @@ impl Participant {
                 },
             ),
             rejected_packets: AtomicU64::new(0),
+            foreign_packets: AtomicU64::new(0),
         })
     }
 
@@ -219,20 +222,32 @@ impl Participant {
         self.setup.store(false, Relaxed);
     }
 
-    pub fn count_rejected(&self, packets: u64) {
-        self.rejected_packets.fetch_add(packets, Relaxed);
+    /// Counts packets dropped on arrival: unparseable or of another payload type, and (plain
+    /// RTP) from an address that is not the participant's.
+    pub fn count_rejected(&self, rejected: u64, foreign: u64) {
+        self.rejected_packets.fetch_add(rejected, Relaxed);
+        self.foreign_packets.fetch_add(foreign, Relaxed);
     }
 
-    /// Queues one received RTP packet for the mixer (called on Janus's or the mixer's threads),
-    /// stamped with its arrival time.
+    /// Queues one RTP packet for the mixer that arrived just now (Janus's RTP threads).
     pub fn receive(&self, header: PacketHeader, payload: &[u8], audio_level: Option<u8>) {
+        self.receive_at(header, payload, audio_level, clock::now_us());
+    }
+
+    /// Queues one RTP packet that arrived at `arrival_us` (on `media::clock`).
+    pub fn receive_at(
+        &self,
+        header: PacketHeader,
+        payload: &[u8],
+        audio_level: Option<u8>,
+        arrival_us: u64,
+    ) {
         if self.is_muted() {
             return; // muted voices are not mixed; nothing to keep
         }
-        let arrival = clock::now_us();
         self.queue
             .lock()
-            .push(header, payload, audio_level, arrival);
+            .push(header, payload, audio_level, arrival_us);
     }
 
     /// The settings as they stand, for `configure` to change some of them.
@@ -363,6 +378,7 @@ impl Participant {
         json!({
             "queue": self.describe_playout(),
             "rejected_packets": self.rejected_packets.load(Relaxed),
+            "foreign_packets": self.foreign_packets.load(Relaxed),
         })
     }
 

@@ -34,6 +34,9 @@ pub struct RoomSettings {
     /// most), or everyone.
     pub mixing: MixPolicy,
     pub allow_rtp_participants: bool,
+    /// Plain-RTP participants are whoever sends first to their port, and get the mix there
+    /// (symmetric RTP); otherwise only their declared address is heard.
+    pub rtp_symmetric: bool,
     /// How each participant's jitter queue holds packets unless they ask otherwise.
     pub default_playout: Mode,
 }
@@ -295,11 +298,11 @@ impl Room {
             let Transport::PlainRtp(link) = p.transport() else {
                 continue;
             };
-            let drained = link.drain(MAX_DATAGRAMS_PER_TICK, |packet| {
-                p.receive(packet.header(), packet.payload, packet.audio_level)
+            let drained = link.drain(MAX_DATAGRAMS_PER_TICK, |packet, arrival| {
+                p.receive_at(packet.header(), packet.payload, packet.audio_level, arrival)
             });
-            if drained.rejected > 0 {
-                p.count_rejected(drained.rejected as u64);
+            if drained.rejected + drained.foreign > 0 {
+                p.count_rejected(drained.rejected as u64, drained.foreign as u64);
             }
             if drained.valid > 0 && !p.set_setup(true) {
                 let event =
