@@ -84,7 +84,7 @@ fn synchronous(plugin: &Plugin, body: &Body, request: &str, caller: Caller) -> A
         "destroy" => rooms::destroy(plugin, body),
         "exists" => rooms::exists(plugin, body),
         "list" => rooms::list(plugin, caller),
-        "listparticipants" => rooms::list_participants(plugin, body),
+        "listparticipants" => rooms::list_participants(plugin, body, caller),
         "kick" => moderation::kick(plugin, body),
         "mute" => moderation::set_muted(plugin, body, true),
         "unmute" => moderation::set_muted(plugin, body, false),
@@ -104,11 +104,20 @@ fn synchronous(plugin: &Plugin, body: &Body, request: &str, caller: Caller) -> A
 /// threads are, and whether the recorder keeps up with the disk.
 fn stats(plugin: &Plugin) -> Value {
     let rooms = plugin.rooms.all();
-    let participants: usize = rooms.iter().map(|r| r.participants().len()).sum();
+    let mut playout = Vec::new();
+    for room in &rooms {
+        for p in room.participants() {
+            let mut v = p.describe_playout();
+            v["id"] = json!(room.id);
+            v["userid"] = json!(p.user_id());
+            playout.push(v);
+        }
+    }
     json!({
         "audioroom": "success",
         "rooms": rooms.len(),
-        "participants": participants,
+        "participants": playout.len(),
+        "playout": playout,
         "mixer": plugin.services.mixers.describe(),
         "recorder": {"dropped_frames": plugin.services.recorder.dropped_frames()},
     })

@@ -13,6 +13,7 @@ use crate::conference::participant::{DEFAULT_OPUS_PT, Participant, Settings, Tra
 use crate::conference::room::Room;
 use crate::conference::session::{NegotiatedMedia, Session};
 use crate::media::codec::EncoderProfile;
+use crate::media::jitter::Mode;
 use crate::media::plain_rtp::{PlainRtpLink, PlainRtpRequest};
 use serde_json::{Value, json};
 use std::net::{IpAddr, SocketAddr};
@@ -48,7 +49,7 @@ pub fn join(session: &Session, body: &Body, offer: Option<Offer>) -> ApiResult<A
         display: None,
         muted: false,
         volume_percent: 100,
-        prebuffer: room.settings().default_prebuffer,
+        playout: room.settings().default_playout,
         profile: EncoderProfile {
             fec: match &plain {
                 Some(request) => request.fec,
@@ -167,7 +168,7 @@ pub fn change_room(session: &Session, body: &Body, offer: Option<Offer>) -> ApiR
     let user_id = choose_user_id(body, &room, Some(participant.user_id()))?;
     let mut base = participant.settings();
     base.muted = false;
-    base.prebuffer = room.settings().default_prebuffer;
+    base.playout = room.settings().default_playout;
     let mut settings = read_settings(body, base)?;
     if let Some(offer) = offer {
         settings.profile.fec = offer.fec;
@@ -352,7 +353,7 @@ fn read_settings(body: &Body, base: Settings) -> ApiResult<Settings> {
         s.volume_percent = volume as u32;
     }
     if let Some(prebuffer) = body.opt_uint("prebuffer", 0, MAX_PREBUFFER as u64)? {
-        s.prebuffer = prebuffer as u32;
+        s.playout = Mode::Fixed(prebuffer as u32);
     }
     if let Some(quality) = body.opt_uint("quality", 0, 10)? {
         s.profile.complexity = quality as u8;

@@ -11,6 +11,7 @@ use crate::conference::permanent::room_id_of_section;
 use crate::conference::plugin::Plugin;
 use crate::conference::room::Room;
 use crate::log;
+use crate::media::jitter::Mode;
 use serde_json::{Map, Value, json};
 
 /// How a key's text is read back into the JSON type `create` expects.
@@ -75,7 +76,11 @@ pub fn items(room: &Room) -> Option<Value> {
         "allow_rtp_participants".into(),
         text(&s.allow_rtp_participants),
     );
-    items.insert("default_prebuffering".into(), text(&s.default_prebuffer));
+    // An adaptive room says nothing: it follows the configuration's default, as one created
+    // without `default_prebuffering` does.
+    if let Mode::Fixed(packets) = s.default_playout {
+        items.insert("default_prebuffering".into(), text(&packets));
+    }
     // A recording that failed on disk is still what the room wants: it records after a restart.
     let record = !matches!(state.recording, crate::conference::room::Recording::Off);
     items.insert("record".into(), text(&record));

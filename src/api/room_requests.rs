@@ -12,6 +12,7 @@ use crate::conference::events::Notices;
 use crate::conference::plugin::Plugin;
 use crate::conference::room::{Room, RoomSettings};
 use crate::media::codec::SAMPLING_RATES;
+use crate::media::jitter::Mode;
 use crate::media::speech::frames_of_ms;
 use crate::media::talk::TalkSettings;
 use crate::mixer::speakers::MixPolicy;
@@ -84,9 +85,9 @@ pub fn build_room(plugin: &Plugin, body: &Body, caller: Caller) -> ApiResult<Arc
         },
         mixing: read_mixing(body, plugin.config.mixing)?,
         allow_rtp_participants: body.opt_bool("allow_rtp_participants")?.unwrap_or(false),
-        default_prebuffer: body
+        default_playout: body
             .opt_uint("default_prebuffering", 0, MAX_PREBUFFER as u64)?
-            .map_or(plugin.config.mixer_prebuffering, |n| n as u32),
+            .map_or(plugin.config.playout, |n| Mode::Fixed(n as u32)),
         access: body
             .opt_strings("allowed")?
             .map_or_else(AccessList::default, AccessList::with_tokens),
@@ -197,7 +198,7 @@ pub fn list(plugin: &Plugin, caller: Caller) -> ApiResult<Value> {
         .iter()
         .filter(|room| caller == Caller::Admin || !room.state().settings.is_private)
         .map(|room| {
-            let mut entry = room.describe();
+            let mut entry = room.describe(caller == Caller::Admin);
             if caller == Caller::Admin {
                 // Operators also see who may join.
                 let access = room.settings().access;
@@ -210,10 +211,20 @@ pub fn list(plugin: &Plugin, caller: Caller) -> ApiResult<Value> {
     Ok(json!({"audioroom": "success", "list": list}))
 }
 
-pub fn list_participants(plugin: &Plugin, body: &Body) -> ApiResult<Value> {
+pub fn list_participants(plugin: &Plugin, body: &Body, caller: Caller) -> ApiResult<Value> {
     let id = body.room_id("id")?;
     let room = find_room(plugin, &id)?;
-    let participants: Vec<Value> = room.participants().iter().map(|p| p.describe()).collect();
+    let participants: Vec<Value> = room
+        .participants()
+        .iter()
+        .map(|p| {
+            let mut v = p.describe();
+            if caller == Caller::Admin {
+                v["playout"] = p.describe_playout();
+            }
+            v
+        })
+        .collect();
     Ok(json!({
         "audioroom": "participants",
         "id": id,

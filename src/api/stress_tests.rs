@@ -157,7 +157,7 @@ fn requests_against_ticking_rooms_never_deadlock() {
         job_path: root.join("jobs"),
         local_ip: Some("127.0.0.1".parse().unwrap()),
         mixer_threads: 2,
-        mixer_prebuffering: 1,
+        playout: crate::media::jitter::Mode::Fixed(1),
         ..Config::default()
     };
     let plugin = Plugin::start(config, Arc::new(FakeHost::default())).unwrap();

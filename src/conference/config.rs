@@ -2,6 +2,7 @@
 //! Janus's own config parser hands us, and the folder checks `init` performs.
 
 use crate::archive::ArchiveSettings;
+use crate::media::jitter::Mode;
 use crate::media::speech::frames_of_ms;
 use crate::mixer::speakers::MixPolicy;
 use std::fs;
@@ -16,8 +17,10 @@ pub struct Config {
     pub archive_path: PathBuf,
     pub recording_pattern: String,
     pub recording_enabled: bool,
-    /// Packets queued per participant before mixing; 0 disables pre-buffering and late drops.
-    pub mixer_prebuffering: u32,
+    /// How participants' jitter queues hold packets unless a room or a participant says
+    /// otherwise: adaptive (the default), or a fixed pre-buffer of so many packets
+    /// (`mixer_prebuffering`; 0 disables pre-buffering and late drops).
+    pub playout: Mode,
     pub admin_key: Option<String>,
     pub events: bool,
     /// Where plain-RTP participants are received; `None` means the host's detected address.
@@ -38,7 +41,7 @@ impl Default for Config {
             archive_path: PathBuf::from("/tmp/recordings"),
             recording_pattern: "rec-#{id}-#{time}-#{type}".into(),
             recording_enabled: true,
-            mixer_prebuffering: 6,
+            playout: Mode::Adaptive,
             admin_key: None,
             events: true,
             local_ip: None,
@@ -73,13 +76,20 @@ impl Config {
             "recording_pattern" => self.recording_pattern = non_empty(value)?.to_owned(),
             "recording_enabled" => self.recording_enabled = parse_bool(value)?,
             "mixer_prebuffering" => {
-                self.mixer_prebuffering = value
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| *n <= MAX_PREBUFFER)
-                    .ok_or_else(|| {
-                        SetError::BadValue(format!("an integer from 0 to {MAX_PREBUFFER}"))
-                    })?
+                self.playout = match value {
+                    "adaptive" => Mode::Adaptive,
+                    _ => Mode::Fixed(
+                        value
+                            .parse::<u32>()
+                            .ok()
+                            .filter(|n| *n <= MAX_PREBUFFER)
+                            .ok_or_else(|| {
+                                SetError::BadValue(format!(
+                                    "adaptive or an integer from 0 to {MAX_PREBUFFER}"
+                                ))
+                            })?,
+                    ),
+                }
             }
             "admin_key" => self.admin_key = Some(non_empty(value)?.to_owned()),
             "events" => self.events = parse_bool(value)?,
@@ -206,7 +216,7 @@ mod tests {
         assert_eq!(c.archive_path, PathBuf::from("/tmp/recordings"));
         assert_eq!(c.recording_pattern, "rec-#{id}-#{time}-#{type}");
         assert!(c.recording_enabled);
-        assert_eq!(c.mixer_prebuffering, 6);
+        assert_eq!(c.playout, Mode::Adaptive);
         assert_eq!(c.admin_key, None);
         assert!(c.events);
         assert_eq!(c.rtp_port_range, (10000, 60000));
@@ -218,7 +228,7 @@ mod tests {
         assert_eq!(c.set("recording_enabled", "no"), Ok(()));
         assert!(!c.recording_enabled);
         assert_eq!(c.set("mixer_prebuffering", " 0 "), Ok(()));
-        assert_eq!(c.mixer_prebuffering, 0);
+        assert_eq!(c.playout, Mode::Fixed(0));
         assert!(matches!(
             c.set("mixer_prebuffering", "-1"),
             Err(SetError::BadValue(_))
@@ -227,7 +237,7 @@ mod tests {
             c.set("mixer_prebuffering", "many"),
             Err(SetError::BadValue(_))
         ));
-        assert_eq!(c.mixer_prebuffering, 0);
+        assert_eq!(c.playout, Mode::Fixed(0));
         assert_eq!(c.set("rtp_port_range", "20000-20100"), Ok(()));
         assert_eq!(c.rtp_port_range, (20000, 20100));
         assert!(c.set("rtp_port_range", "5-1").is_err());
@@ -235,6 +245,8 @@ mod tests {
         assert_eq!(c.set("local_ip", "10.1.2.3"), Ok(()));
         assert!(c.set("events", "maybe").is_err());
         assert!(c.events);
+        assert_eq!(c.set("mixer_prebuffering", "adaptive"), Ok(()));
+        assert_eq!(c.playout, Mode::Adaptive);
         assert_eq!(c.set("speech_level", "50"), Ok(()));
         assert_eq!(c.set("speech_hangover", "300"), Ok(()));
         assert_eq!(c.set("max_speakers", "2"), Ok(()));

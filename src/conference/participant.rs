@@ -13,9 +13,10 @@
 use crate::conference::endpoint::Endpoint;
 use crate::locks::{OrderedMutex, Rank};
 use crate::log;
+use crate::media::clock;
 use crate::media::codec::{CodecError, EncoderProfile};
 use crate::media::downlink::Downlink;
-use crate::media::jitter::{JitterQueue, JitterStats};
+use crate::media::jitter::{JitterQueue, JitterStats, Mode, PacketHeader};
 use crate::media::plain_rtp::PlainRtpLink;
 use crate::media::speech::SpeechGate;
 use crate::media::talk::TalkDetector;
@@ -34,7 +35,8 @@ pub struct Settings {
     pub display: Option<String>,
     pub muted: bool,
     pub volume_percent: u32,
-    pub prebuffer: u32,
+    /// How the jitter queue holds packets: adaptive, or a fixed pre-buffer.
+    pub playout: Mode,
     pub profile: EncoderProfile,
 }
 
@@ -127,7 +129,7 @@ impl Participant {
                     voice_epoch: 0,
                 },
             ),
-            queue: OrderedMutex::leaf("participant queue", JitterQueue::new(settings.prebuffer)),
+            queue: OrderedMutex::leaf("participant queue", JitterQueue::new(settings.playout)),
             media: OrderedMutex::new(
                 Rank::Media,
                 "participant media",
@@ -289,12 +291,16 @@ impl Participant {
         self.rejected_packets.fetch_add(packets, Relaxed);
     }
 
-    /// Queues one received RTP packet for the mixer (called on Janus's or the mixer's threads).
-    pub fn receive(&self, ssrc: u32, sequence: u16, payload: &[u8], audio_level: Option<u8>) {
+    /// Queues one received RTP packet for the mixer (called on Janus's or the mixer's threads),
+    /// stamped with its arrival time.
+    pub fn receive(&self, header: PacketHeader, payload: &[u8], audio_level: Option<u8>) {
         if self.is_muted() || self.held_by_room(self.room_muted.load(Relaxed)) {
             return; // voices that are not mixed are not kept
         }
-        self.queue.lock().push(ssrc, sequence, payload, audio_level);
+        let arrival = clock::now_us();
+        self.queue
+            .lock()
+            .push(header, payload, audio_level, arrival);
     }
 
     /// The settings as they stand, for `configure` to change some of them.
@@ -303,12 +309,12 @@ impl Participant {
             let control = self.control.lock();
             (control.display.clone(), control.profile)
         };
-        let prebuffer = self.queue.lock().prebuffer();
+        let playout = self.queue.lock().mode();
         Settings {
             display,
             muted: self.is_muted(),
             volume_percent: self.volume_percent(),
-            prebuffer,
+            playout,
             profile,
         }
     }
@@ -321,7 +327,7 @@ impl Participant {
             c.profile = settings.profile;
         });
         self.volume_percent.store(settings.volume_percent, Relaxed);
-        self.queue.lock().set_prebuffer(settings.prebuffer);
+        self.queue.lock().set_mode(settings.playout);
     }
 
     pub fn set_payload_type(&self, payload_type: u8) {
@@ -426,14 +432,38 @@ impl Participant {
 
     /// What Janus's Admin API shows of the participant's reception.
     pub fn describe_reception(&self) -> Value {
-        let stats = self.queue_stats();
         json!({
-            "queue": {
-                "received": stats.received, "late": stats.late, "duplicates": stats.duplicates,
-                "overflow_drops": stats.overflow_drops, "lost": stats.lost,
-                "underruns": stats.underruns,
-            },
+            "queue": self.describe_playout(),
             "rejected_packets": self.rejected_packets.load(Relaxed),
+        })
+    }
+
+    /// The jitter queue as operators see it: its mode, the delay it aims at and the delay it
+    /// holds, the jitter estimate, and what it concealed, skipped, stretched and dropped.
+    pub fn describe_playout(&self) -> Value {
+        let (stats, state, mode, queued) = {
+            let queue = self.queue.lock();
+            (queue.stats, queue.delay_state(), queue.mode(), queue.len())
+        };
+        let ms = |us: i64| (us as f64 / 100.0).round() / 10.0;
+        json!({
+            "mode": match mode {
+                Mode::Adaptive => json!("adaptive"),
+                Mode::Fixed(n) => json!(n),
+            },
+            "target_ms": ms(state.target_us),
+            "depth_ms": ms(state.depth_us.max(0)),
+            "jitter_ms": ms(state.jitter_us),
+            "queued": queued,
+            "received": stats.received,
+            "concealed": stats.lost,
+            "skipped": stats.skipped,
+            "stretched": stats.stretched,
+            "late": stats.late,
+            "duplicates": stats.duplicates,
+            "overflow_drops": stats.overflow_drops,
+            "rate_drops": stats.rate_drops,
+            "underruns": stats.underruns,
         })
     }
 }

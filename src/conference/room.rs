@@ -13,6 +13,8 @@ use crate::conference::events::Notices;
 use crate::conference::participant::{Media, Participant, Transport, log_codec_error};
 use crate::conference::services::Services;
 use crate::locks::{Guard, OrderedMutex, Rank};
+use crate::media::clock;
+use crate::media::jitter::Mode;
 use crate::media::plain_rtp::MAX_DATAGRAMS_PER_TICK;
 use crate::media::talk::TalkSettings;
 use crate::mixer::pool::Mixable;
@@ -33,8 +35,8 @@ pub struct RoomSettings {
     /// most), or everyone.
     pub mixing: MixPolicy,
     pub allow_rtp_participants: bool,
-    /// Packets each participant pre-buffers unless they ask otherwise.
-    pub default_prebuffer: u32,
+    /// How each participant's jitter queue holds packets unless they ask otherwise.
+    pub default_playout: Mode,
     /// Who may join: the tokens of `allowed`, when checked.
     pub access: AccessList,
     /// This room's `recording_pattern`, instead of the configuration's.
@@ -302,18 +304,43 @@ impl Room {
         notices.tell_all(&self.state().participants, except, event);
     }
 
-    /// The room as `list` shows it.
-    pub fn describe(&self) -> Value {
-        let state = self.state();
-        json!({
-            "id": self.id,
-            "description": state.settings.description,
-            "sampling_rate": self.sampling_rate,
-            "pin_required": state.settings.pin.is_some(),
-            "muted": state.muted,
-            "record": state.recording.is_on(),
-            "num_participants": state.participants.len(),
-        })
+    /// The room as `list` shows it; operators (Admin API) also see whose reception is worst.
+    pub fn describe(&self, admin: bool) -> Value {
+        let (mut room, participants) = {
+            let state = self.state();
+            let room = json!({
+                "id": self.id,
+                "description": state.settings.description,
+                "sampling_rate": self.sampling_rate,
+                "pin_required": state.settings.pin.is_some(),
+                "muted": state.muted,
+                "record": state.recording.is_on(),
+                "num_participants": state.participants.len(),
+            });
+            (room, state.participants.clone())
+        };
+        if admin {
+            // The largest delay target: the participant on the worst network path.
+            let worst = participants
+                .iter()
+                .map(|p| (p.user_id(), p.describe_playout()))
+                .max_by(|a, b| {
+                    let key = |v: &Value| {
+                        (
+                            v["target_ms"].as_f64().unwrap_or(0.0),
+                            v["concealed"].as_u64(),
+                        )
+                    };
+                    key(&a.1)
+                        .partial_cmp(&key(&b.1))
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                });
+            if let Some((user_id, mut playout)) = worst {
+                playout["userid"] = json!(user_id);
+                room["worst_playout"] = playout;
+            }
+        }
+        room
     }
 
     /// Reads the plain-RTP members' sockets (a bounded number of datagrams each); the first
@@ -324,12 +351,7 @@ impl Room {
                 continue;
             };
             let drained = link.drain(MAX_DATAGRAMS_PER_TICK, |packet| {
-                p.receive(
-                    packet.ssrc,
-                    packet.sequence,
-                    packet.payload,
-                    packet.audio_level,
-                )
+                p.receive(packet.header(), packet.payload, packet.audio_level)
             });
             if drained.rejected > 0 {
                 p.count_rejected(drained.rejected as u64);
@@ -383,7 +405,7 @@ impl Room {
                     member
                 })
                 .collect();
-            mix.tick(&mut views, &snapshot.mixing);
+            mix.tick(&mut views, &snapshot.mixing, clock::now_us());
             views.iter().map(|m| m.level).collect()
         };
         for ((p, media), level) in ready.iter_mut().zip(levels) {

@@ -120,7 +120,7 @@ impl Session {
         };
         match rtp::parse(packet, None) {
             Ok(p) if !p.payload.is_empty() => {
-                participant.receive(p.ssrc, p.sequence, p.payload, audio_level)
+                participant.receive(p.header(), p.payload, audio_level)
             }
             _ => participant.count_rejected(1),
         }

@@ -163,6 +163,37 @@ pub(crate) mod test_signals {
             .collect()
     }
 
+    /// Level of `freq` in one frame and how far below it everything else is (both in dB): the tone
+    /// is fitted by least squares and the rest is what a click or gap would leave.
+    pub fn tone_and_residual_db(frame: &[i16], rate: u32, freq: f64) -> (f64, f64) {
+        let w = 2.0 * PI * freq / rate as f64;
+        let (mut ss, mut cc, mut sc, mut xs, mut xc) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        for (n, &x) in frame.iter().enumerate() {
+            let (s, c, x) = ((w * n as f64).sin(), (w * n as f64).cos(), x as f64);
+            ss += s * s;
+            cc += c * c;
+            sc += s * c;
+            xs += x * s;
+            xc += x * c;
+        }
+        let det = ss * cc - sc * sc;
+        let (a, b) = ((xs * cc - xc * sc) / det, (xc * ss - xs * sc) / det);
+        let (mut tone_energy, mut rest_energy) = (0.0, 0.0);
+        for (n, &x) in frame.iter().enumerate() {
+            let fit = a * (w * n as f64).sin() + b * (w * n as f64).cos();
+            tone_energy += fit * fit;
+            rest_energy += (x as f64 - fit).powi(2);
+        }
+        let level = 10.0
+            * (tone_energy / frame.len() as f64 / (32768.0f64 * 32768.0 / 2.0))
+                .max(1e-20)
+                .log10();
+        (
+            level,
+            10.0 * (rest_energy / tone_energy.max(1e-9)).max(1e-20).log10(),
+        )
+    }
+
     pub fn rms_db(samples: &[i16]) -> f64 {
         let sum: f64 = samples.iter().map(|&s| (s as f64 / 32768.0).powi(2)).sum();
         10.0 * (sum / samples.len().max(1) as f64).max(1e-24).log10()

@@ -5,7 +5,9 @@
 //! Lower layers: `locks`, `log`. Nothing here names `archive`, `mixer`, `conference`, `api`
 //! or `ffi`.
 
+pub mod clock;
 pub mod codec;
+pub mod delay;
 pub mod downlink;
 pub mod encoder;
 pub mod jitter;

@@ -1,6 +1,8 @@
 //! RTP (RFC 3550) as the plugin needs it: parsing untrusted packets without panicking, reading
 //! the RFC 6464 audio level from RFC 8285 header extensions, and writing outgoing headers.
 
+use crate::media::jitter::PacketHeader;
+
 pub const RTP_HEADER_LEN: usize = 12;
 
 /// RFC 6464 level meaning digital silence (-127 dBov).
@@ -16,6 +18,17 @@ pub struct RtpPacket<'a> {
     pub payload: &'a [u8],
     /// RFC 6464 level (0 loudest .. 127 silence), when the extension was found.
     pub audio_level: Option<u8>,
+}
+
+impl RtpPacket<'_> {
+    /// What the jitter queue needs of the header.
+    pub fn header(&self) -> PacketHeader {
+        PacketHeader {
+            ssrc: self.ssrc,
+            sequence: self.sequence,
+            timestamp: self.timestamp,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

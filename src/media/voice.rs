@@ -8,7 +8,7 @@
 
 use crate::locks::OrderedMutex;
 use crate::media::codec::{CodecError, Decoder, MAX_PACKET_MS, frame_samples};
-use crate::media::jitter::{JitterQueue, Playout};
+use crate::media::jitter::{JitterQueue, Playout, PlayoutHint};
 use crate::media::opus_vad::voice_activity;
 use crate::media::rtp::SILENT_AUDIO_LEVEL;
 use crate::media::speech::frame_level;
@@ -121,10 +121,15 @@ impl Voice {
         &mut self,
         queue: &OrderedMutex<JitterQueue>,
         rule: DecodeRule,
+        now_us: u64,
     ) -> VoiceFrame {
         let n = self.frame.len();
+        let hint = PlayoutHint {
+            quiet: !rule.speaking && !rule.mix_all,
+            quiet_level: rule.threshold,
+        };
         while self.pending.len() < n {
-            let playout = queue.lock().pop(&mut self.packet);
+            let playout = queue.lock().pop(&mut self.packet, now_us, hint);
             let decoded = match playout {
                 Playout::Packet { audio_level } => {
                     // Without a level, the sender's own encoder may still say nobody speaks.
@@ -146,9 +151,14 @@ impl Voice {
                     self.prime();
                     self.decoder.decode(&self.packet, &mut self.decoded)
                 }
-                Playout::LostBeforeNext | Playout::Lost if !rule.conceals() => {
+                Playout::LostBeforeNext | Playout::Lost | Playout::Stretch if !rule.conceals() => {
                     self.pending.clear();
                     return VoiceFrame::Nothing;
+                }
+                // The buffer grows by a frame: a concealed one, as for a loss.
+                Playout::Stretch => {
+                    self.pending_level = None;
+                    self.decoder.conceal(&mut self.decoded)
                 }
                 Playout::LostBeforeNext => {
                     self.pending_level = None;
@@ -198,6 +208,7 @@ mod tests {
     use super::*;
     use crate::media::codec::test_signals::*;
     use crate::media::codec::{Encoder, EncoderProfile, MAX_OPUS_PACKET};
+    use crate::media::jitter::{Mode, PacketHeader};
 
     const RATE: u32 = 48000;
     const FRAME: usize = 960;
@@ -207,6 +218,15 @@ mod tests {
         speaking: false,
         mix_all: true,
     };
+
+    fn header(sequence: impl TryInto<u16>) -> PacketHeader {
+        let sequence = sequence.try_into().ok().expect("a sequence number");
+        PacketHeader {
+            ssrc: 1,
+            sequence,
+            timestamp: sequence as u32 * 960,
+        }
+    }
 
     fn is_audio(frame: &VoiceFrame) -> bool {
         matches!(frame, VoiceFrame::Audio { .. })
@@ -242,9 +262,9 @@ mod tests {
         let mut kinds = Vec::new();
         for (i, p) in packets.iter().enumerate() {
             if arrives(i) {
-                queue.lock().push(1, i as u16, p, None);
+                queue.lock().push(header(i as u16), p, None, 0);
             }
-            let kind = voice.next_frame(queue, ALL);
+            let kind = voice.next_frame(queue, ALL, 0);
             if is_audio(&kind) {
                 out.extend_from_slice(voice.frame());
             } else {
@@ -258,7 +278,7 @@ mod tests {
     #[test]
     fn a_single_loss_is_recovered_from_fec() {
         let packets = encode_tone(500.0, 60, true);
-        let queue = OrderedMutex::leaf("queue", JitterQueue::new(2));
+        let queue = OrderedMutex::leaf("queue", JitterQueue::new(Mode::Fixed(2)));
         let mut voice = Voice::new(RATE).unwrap();
         let (out, kinds) = play_arriving(&mut voice, &queue, &packets, |i| i != 30);
         // Pre-buffering holds the first tick back; every later tick has audio.
@@ -274,7 +294,7 @@ mod tests {
     #[test]
     fn a_burst_loss_is_concealed_and_playout_continues() {
         let packets = encode_tone(500.0, 60, false);
-        let queue = OrderedMutex::leaf("queue", JitterQueue::new(6));
+        let queue = OrderedMutex::leaf("queue", JitterQueue::new(Mode::Fixed(6)));
         let mut voice = Voice::new(RATE).unwrap();
         let (out, kinds) = play_arriving(&mut voice, &queue, &packets, |i| !(20..25).contains(&i));
         assert!(kinds[5..].iter().all(is_audio), "{kinds:?}");
@@ -303,15 +323,15 @@ mod tests {
             let len = enc.encode(&pcm, &mut p).unwrap();
             packets.push((p[..len].to_vec(), if silent { 127 } else { 30 }));
         }
-        let queue = OrderedMutex::leaf("queue", JitterQueue::new(1));
+        let queue = OrderedMutex::leaf("queue", JitterQueue::new(Mode::Fixed(1)));
         let mut voice = Voice::new(RATE).unwrap();
         let mut reference = Decoder::new(RATE).unwrap();
         let mut ref_pcm = vec![0i16; FRAME * 6];
         let mut skipped = 0;
         let mut worst_late_speech_error = f64::NEG_INFINITY;
         for (i, (p, level)) in packets.iter().enumerate() {
-            queue.lock().push(1, i as u16, p, Some(*level));
-            let kind = voice.next_frame(&queue, ALL);
+            queue.lock().push(header(i as u16), p, Some(*level), 0);
+            let kind = voice.next_frame(&queue, ALL, 0);
             reference.decode(p, &mut ref_pcm).unwrap();
             if matches!(kind, VoiceFrame::Quiet { level: 127 }) {
                 skipped += 1;
@@ -350,7 +370,7 @@ mod tests {
     fn packets_longer_than_a_frame_are_played_over_several_ticks() {
         // 40 ms packets arrive every other tick.
         let mut enc = Encoder::new(RATE, EncoderProfile::default()).unwrap();
-        let queue = OrderedMutex::leaf("queue", JitterQueue::new(1));
+        let queue = OrderedMutex::leaf("queue", JitterQueue::new(Mode::Fixed(1)));
         let mut voice = Voice::new(RATE).unwrap();
         let mut out = Vec::new();
         for tick in 0..20 {
@@ -360,9 +380,9 @@ mod tests {
                 let len = enc
                     .encode(&tone(RATE, 440.0, 8000.0, i * 2 * FRAME, 2 * FRAME), &mut p)
                     .unwrap();
-                queue.lock().push(1, i as u16, &p[..len], None);
+                queue.lock().push(header(i as u16), &p[..len], None, 0);
             }
-            assert!(is_audio(&voice.next_frame(&queue, ALL)), "tick {tick}");
+            assert!(is_audio(&voice.next_frame(&queue, ALL, 0)), "tick {tick}");
             out.extend_from_slice(voice.frame());
         }
         assert!(goertzel_db(&out[4 * FRAME..], RATE, 440.0) > -15.0);
@@ -370,15 +390,15 @@ mod tests {
 
     #[test]
     fn garbage_payloads_are_concealed() {
-        let queue = OrderedMutex::leaf("queue", JitterQueue::new(1));
-        queue.lock().push(1, 1, &[0xff, 0xff, 0xff], None);
+        let queue = OrderedMutex::leaf("queue", JitterQueue::new(Mode::Fixed(1)));
+        queue.lock().push(header(1), &[0xff, 0xff, 0xff], None, 0);
         let mut voice = Voice::new(RATE).unwrap();
-        assert!(is_audio(&voice.next_frame(&queue, ALL)));
+        assert!(is_audio(&voice.next_frame(&queue, ALL, 0)));
         assert_eq!(voice.errors, 1);
         // Then the sender is silent: two slots concealed, then nothing.
-        assert!(is_audio(&voice.next_frame(&queue, ALL)));
-        assert!(is_audio(&voice.next_frame(&queue, ALL)));
-        assert_eq!(voice.next_frame(&queue, ALL), VoiceFrame::Nothing);
+        assert!(is_audio(&voice.next_frame(&queue, ALL, 0)));
+        assert!(is_audio(&voice.next_frame(&queue, ALL, 0)));
+        assert_eq!(voice.next_frame(&queue, ALL, 0), VoiceFrame::Nothing);
     }
 
     /// Room noise, then a word: the onset frame of a participant whose quiet packets were not
@@ -396,7 +416,7 @@ mod tests {
             let len = enc.encode(&pcm, &mut p).unwrap();
             packets.push((p[..len].to_vec(), crate::media::speech::frame_level(&pcm)));
         }
-        let queue = OrderedMutex::leaf("queue", JitterQueue::new(1));
+        let queue = OrderedMutex::leaf("queue", JitterQueue::new(Mode::Fixed(1)));
         let mut voice = Voice::new(RATE).unwrap();
         let mut reference = Decoder::new(RATE).unwrap();
         let mut ref_pcm = vec![0i16; FRAME * 6];
@@ -407,11 +427,11 @@ mod tests {
         };
         let mut worst = f64::NEG_INFINITY;
         for (i, (p, level)) in packets.iter().enumerate() {
-            queue.lock().push(1, i as u16, p, Some(*level));
+            queue.lock().push(header(i as u16), p, Some(*level), 0);
             if !prime {
                 voice.skipped_since_decode = false;
             }
-            let kind = voice.next_frame(&queue, rule);
+            let kind = voice.next_frame(&queue, rule, 0);
             reference.decode(p, &mut ref_pcm).unwrap();
             if i < 60 {
                 assert!(matches!(kind, VoiceFrame::Quiet { .. }), "{i}: {kind:?}");
@@ -442,7 +462,7 @@ mod tests {
 
     #[test]
     fn losses_of_a_participant_who_is_not_mixed_are_not_concealed() {
-        let queue = OrderedMutex::leaf("queue", JitterQueue::new(1));
+        let queue = OrderedMutex::leaf("queue", JitterQueue::new(Mode::Fixed(1)));
         let mut voice = Voice::new(RATE).unwrap();
         let quiet = DecodeRule {
             threshold: 45,
@@ -450,31 +470,109 @@ mod tests {
             mix_all: false,
         };
         let packets = encode_tone(500.0, 5, false);
-        queue.lock().push(1, 0, &packets[0], Some(60));
+        queue.lock().push(header(0), &packets[0], Some(60), 0);
         assert_eq!(
-            voice.next_frame(&queue, quiet),
+            voice.next_frame(&queue, quiet, 0),
             VoiceFrame::Quiet { level: 60 }
         );
-        queue.lock().push(1, 2, &packets[2], Some(60));
+        queue.lock().push(header(2), &packets[2], Some(60), 0);
         // Slot 1 is lost: not concealed for a participant nobody mixes.
-        assert_eq!(voice.next_frame(&queue, quiet), VoiceFrame::Nothing);
+        assert_eq!(voice.next_frame(&queue, quiet, 0), VoiceFrame::Nothing);
         let speaking = DecodeRule {
             speaking: true,
             ..quiet
         };
         assert_eq!(
-            voice.next_frame(&queue, speaking),
+            voice.next_frame(&queue, speaking, 0),
             VoiceFrame::Audio { level: 60 },
             "a speaker's quiet packets are mixed, with their level"
         );
         // Without a level the frame's own is measured.
-        queue.lock().push(1, 3, &packets[3], None);
-        let VoiceFrame::Audio { level } = voice.next_frame(&queue, quiet) else {
+        queue.lock().push(header(3), &packets[3], None, 0);
+        let VoiceFrame::Audio { level } = voice.next_frame(&queue, quiet, 0) else {
             panic!("decoded");
         };
         assert!(
             (10..20).contains(&level),
             "a 8000-amplitude tone is about -15 dBov: {level}"
+        );
+    }
+
+    /// A steady 440 Hz tone from a speaker, through the adaptive queue on a path with
+    /// `extra(k)` µs of delay on top of 30 ms; returns each played frame's tone level and
+    /// residual (dB), the ticks at which the queue stretched or skipped, and the queue's stats.
+    fn tone_through_adaptive_queue(
+        extra: impl Fn(u64) -> Option<u64>,
+    ) -> (
+        Vec<(f64, f64)>,
+        Vec<usize>,
+        crate::media::jitter::JitterStats,
+    ) {
+        let packets = encode_tone(440.0, 1500, false);
+        let queue = OrderedMutex::leaf("queue", JitterQueue::new(Mode::Adaptive));
+        let mut voice = Voice::new(RATE).unwrap();
+        let speaking = DecodeRule {
+            threshold: 45,
+            speaking: true,
+            mix_all: false,
+        };
+        let mut arrivals: Vec<(u64, usize)> = (0..packets.len())
+            .filter_map(|k| extra(k as u64).map(|e| (k as u64 * 20_000 + 30_000 + e, k)))
+            .collect();
+        arrivals.sort();
+        let (mut next, mut frames, mut events) = (0, Vec::new(), Vec::new());
+        let mut last = (0, 0);
+        for tick in 0..packets.len() {
+            let now = tick as u64 * 20_000 + 8_000;
+            while next < arrivals.len() && arrivals[next].0 <= now {
+                let (at, k) = arrivals[next];
+                queue.lock().push(header(k), &packets[k], Some(20), at);
+                next += 1;
+            }
+            let frame = voice.next_frame(&queue, speaking, now);
+            let stats = queue.lock().stats;
+            if (stats.stretched, stats.skipped) != last {
+                events.push(frames.len());
+                last = (stats.stretched, stats.skipped);
+            }
+            if is_audio(&frame) {
+                frames.push(tone_and_residual_db(voice.frame(), RATE, 440.0));
+            }
+        }
+        (frames, events, queue.lock().stats)
+    }
+
+    #[test]
+    fn a_tone_through_an_adapting_buffer_is_never_worse_than_one_lost_packet() {
+        // The yardstick: one packet lost on a clean path, concealed.
+        let (lossy, _, stats) = tone_through_adaptive_queue(|k| (k != 700).then_some(0));
+        assert_eq!(stats.lost, 1);
+        let worst_loss = lossy[650..750].iter().map(|f| f.1).fold(f64::MIN, f64::max);
+        // Jitter (uniform 0-40 ms) and a 200 ms spike at 15 s make the buffer grow and shrink
+        // in the middle of the tone (it never falls quiet, so the queue cannot wait for a pause).
+        let path = |k: u64| {
+            let sent = k * 20_000;
+            Some(if (15_000_000..15_200_000).contains(&sent) {
+                15_200_000 - sent
+            } else {
+                (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 17) % 41 * 1000
+            })
+        };
+        let (frames, events, stats) = tone_through_adaptive_queue(path);
+        assert!(
+            stats.stretched > 0 && stats.skipped > 0,
+            "it adapted: {stats:?}"
+        );
+        let mut worst = f64::MIN;
+        // (The first frames are the decoder's start, not adaptation.)
+        for &at in events.iter().filter(|&&at| at >= 10) {
+            for f in &frames[at.saturating_sub(1)..(at + 3).min(frames.len())] {
+                worst = worst.max(f.1);
+            }
+        }
+        assert!(
+            worst <= worst_loss + 3.0,
+            "an adaptation left a residual of {worst:.1} dB; one concealed loss {worst_loss:.1} dB"
         );
     }
 }

@@ -116,7 +116,9 @@ impl RoomMix {
         &self.full
     }
 
-    pub fn tick(&mut self, members: &mut [Member], policy: &MixPolicy) -> TickReport {
+    /// Mixes one tick at `now_us` (on `media::clock`, the clock packets' arrivals are
+    /// stamped with).
+    pub fn tick(&mut self, members: &mut [Member], policy: &MixPolicy, now_us: u64) -> TickReport {
         self.tick += 1;
         let mut stats = TickReport::default();
         self.total.fill(0);
@@ -133,7 +135,7 @@ impl RoomMix {
                 speaking: m.gate.is_speaking(),
                 mix_all: policy.mix_all,
             };
-            let (level, decoded) = match m.voice.next_frame(m.queue, rule) {
+            let (level, decoded) = match m.voice.next_frame(m.queue, rule, now_us) {
                 VoiceFrame::Audio { level } => (Some(level), true),
                 VoiceFrame::Quiet { level } => (Some(level), false),
                 VoiceFrame::Nothing => (None, false),

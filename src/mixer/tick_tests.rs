@@ -3,9 +3,10 @@
 //! judge it.
 
 use super::*;
-use crate::media::codec::test_signals::{goertzel_db, noise, rms_db, tone};
+use crate::media::codec::test_signals::{goertzel_db, noise, rms_db, tone, tone_and_residual_db};
 use crate::media::codec::{Decoder, Encoder, EncoderProfile, MAX_OPUS_PACKET};
 use crate::media::downlink::CONVERGING_FRAMES;
+use crate::media::jitter::{Mode, PacketHeader};
 use crate::media::rtp;
 use crate::media::speech::frame_level;
 use std::cell::RefCell;
@@ -81,7 +82,7 @@ impl TestPeer {
                 111,
             )
             .unwrap(),
-            queue: OrderedMutex::leaf("queue", JitterQueue::new(0)),
+            queue: OrderedMutex::leaf("queue", JitterQueue::new(Mode::Adaptive)),
             sends: true,
             volume_percent: 100,
             talks_in: None,
@@ -129,9 +130,16 @@ impl TestPeer {
         let level = self.levels.then(|| frame_level(pcm));
         let mut packet = [0u8; MAX_OPUS_PACKET];
         let len = self.encoder.encode(pcm, &mut packet).unwrap();
+        let header = PacketHeader {
+            ssrc: 42,
+            sequence: tick as u16,
+            timestamp: tick as u32 * 960,
+        };
+        // Sent at its tick, here 5 ms later: a clean path.
+        let arrival = tick as u64 * 20_000 + 5_000;
         self.queue
             .lock()
-            .push(42, tick as u16, &packet[..len], level);
+            .push(header, &packet[..len], level, arrival);
     }
 
     /// Decodes everything received, in order, checking the RTP numbering on the way.
@@ -176,13 +184,13 @@ fn run_with(
         for p in peers.iter_mut() {
             p.send_frame(tick);
         }
-        stats = step(mix, peers, policy);
+        stats = step(mix, peers, policy, tick);
     }
     stats
 }
 
-/// One tick with what the peers have queued.
-fn step(mix: &mut RoomMix, peers: &mut [TestPeer], policy: &MixPolicy) -> TickReport {
+/// Tick `tick` with what the peers have queued.
+fn step(mix: &mut RoomMix, peers: &mut [TestPeer], policy: &MixPolicy, tick: usize) -> TickReport {
     let mut members: Vec<Member> = peers
         .iter_mut()
         .map(|p| {
@@ -198,7 +206,7 @@ fn step(mix: &mut RoomMix, peers: &mut [TestPeer], policy: &MixPolicy) -> TickRe
             m
         })
         .collect();
-    mix.tick(&mut members, policy)
+    mix.tick(&mut members, policy, tick as u64 * 20_000 + 10_000)
 }
 
 /// Levels of the given tones in the second half of what `peer` heard.
@@ -358,37 +366,6 @@ fn a_talker_alone_is_still_sent_a_stream_of_silence() {
     );
 }
 
-/// Level of `freq` in one frame and how far below it everything else is (both in dB): the tone
-/// is fitted by least squares and the rest is what a click or gap would leave.
-fn tone_and_residual_db(frame: &[i16], freq: f64) -> (f64, f64) {
-    let w = 2.0 * std::f64::consts::PI * freq / RATE as f64;
-    let (mut ss, mut cc, mut sc, mut xs, mut xc) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    for (n, &x) in frame.iter().enumerate() {
-        let (s, c, x) = ((w * n as f64).sin(), (w * n as f64).cos(), x as f64);
-        ss += s * s;
-        cc += c * c;
-        sc += s * c;
-        xs += x * s;
-        xc += x * c;
-    }
-    let det = ss * cc - sc * sc;
-    let (a, b) = ((xs * cc - xc * sc) / det, (xc * ss - xs * sc) / det);
-    let (mut tone_energy, mut rest_energy) = (0.0, 0.0);
-    for (n, &x) in frame.iter().enumerate() {
-        let fit = a * (w * n as f64).sin() + b * (w * n as f64).cos();
-        tone_energy += fit * fit;
-        rest_energy += (x as f64 - fit).powi(2);
-    }
-    let level = 10.0
-        * (tone_energy / frame.len() as f64 / (32768.0f64 * 32768.0 / 2.0))
-            .max(1e-20)
-            .log10();
-    (
-        level,
-        10.0 * (rest_energy / tone_energy.max(1e-9)).max(1e-20).log10(),
-    )
-}
-
 #[test]
 fn a_listener_moving_between_its_own_stream_and_the_shared_one_hears_no_gap_or_click() {
     moving_between_streams(Between::Silence);
@@ -437,7 +414,7 @@ fn moving_between_streams(between: Between) {
     let frames: Vec<(f64, f64)> = heard
         .chunks(FRAME)
         .skip(10)
-        .map(|f| tone_and_residual_db(f, 440.0))
+        .map(|f| tone_and_residual_db(f, RATE, 440.0))
         .collect();
     let mut levels: Vec<f64> = frames.iter().map(|f| f.0).collect();
     levels.sort_by(f64::total_cmp);
@@ -608,7 +585,7 @@ fn a_word_keeps_its_onset_and_its_tail_when(levels: bool) {
             };
             peers[0].send_pcm(tick, &pcm);
             peers[1].send_frame(tick);
-            step(&mut mix, &mut peers, policy);
+            step(&mut mix, &mut peers, policy, tick);
         }
         peers[1].heard()
     };

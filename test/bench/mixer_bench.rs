@@ -21,7 +21,7 @@ mod profiles;
 use audioroom::locks::OrderedMutex;
 use audioroom::media::codec::{Decoder, Encoder, EncoderProfile, MAX_OPUS_PACKET};
 use audioroom::media::downlink::Downlink;
-use audioroom::media::jitter::JitterQueue;
+use audioroom::media::jitter::{JitterQueue, Mode, PacketHeader};
 use audioroom::media::speech::SpeechGate;
 use audioroom::media::voice::Voice;
 use audioroom::mixer::speakers::MixPolicy;
@@ -64,7 +64,8 @@ struct Options {
     talkers: usize,
     ticks: usize,
     complexity: u8,
-    prebuffer: u32,
+    /// A fixed pre-buffer, or the adaptive jitter buffer (the plugin's default).
+    prebuffer: Option<u32>,
     json: bool,
     floor: bool,
     mixer: bool,
@@ -82,7 +83,7 @@ fn parse_options() -> Options {
         talkers: 2,
         ticks: 1500,
         complexity: 4,
-        prebuffer: 6,
+        prebuffer: None,
         json: false,
         floor: true,
         mixer: true,
@@ -102,7 +103,7 @@ fn parse_options() -> Options {
             "-t" | "--talkers" => o.talkers = value(i).parse().expect("talkers"),
             "--ticks" => o.ticks = value(i).parse().expect("ticks"),
             "--complexity" | "--quality" => o.complexity = value(i).parse().expect("complexity"),
-            "--prebuffer" => o.prebuffer = value(i).parse().expect("prebuffer"),
+            "--prebuffer" => o.prebuffer = Some(value(i).parse().expect("prebuffer")),
             "--profile" => o.profile = value(i).parse().unwrap_or_else(|e: String| panic!("{e}")),
             "--json" => {
                 o.json = true;
@@ -136,7 +137,7 @@ fn parse_options() -> Options {
             "-h" | "--help" => {
                 eprintln!(
                     "usage: mixer_bench [-n|--participants N=10] [-t|--talkers T=2] [--ticks K=1500]\n\
-                     \x20                  [--complexity C=4] [--prebuffer P=6] [--json] [--floor-only] [--no-floor] [--paced]\n\
+                     \x20                  [--complexity C=4] [--prebuffer P (default: adaptive)] [--json] [--floor-only] [--no-floor] [--paced]\n\
                      \x20                  [--mix-all]   (mix every participant, as AudioBridge; default: speakers only)\n\
                      \x20                  [--profile silence|open-mic|sip]   (what the listeners send; default silence)\n\
                      \x20      mixer_bench --signals   (levels and sizes of what the participants send)"
@@ -179,7 +180,10 @@ fn run_mixer(o: &Options, loops: &[Arc<Vec<Frame>>]) -> (f64, f64, [f64; 3], u64
                 gate: SpeechGate::default(),
                 downlink: Downlink::new(RATE, profile(o.complexity), PAYLOAD_TYPE)
                     .expect("downlink"),
-                queue: OrderedMutex::leaf("queue", JitterQueue::new(o.prebuffer)),
+                queue: OrderedMutex::leaf(
+                    "queue",
+                    JitterQueue::new(o.prebuffer.map_or(Mode::Adaptive, Mode::Fixed)),
+                ),
                 frames: if talker {
                     loops[i % loops.len()].clone()
                 } else {
@@ -208,12 +212,22 @@ fn run_mixer(o: &Options, loops: &[Arc<Vec<Frame>>]) -> (f64, f64, [f64; 3], u64
         mix_all: o.mix_all,
         ..MixPolicy::default()
     };
+    let ticks = std::cell::Cell::new(0u64);
     let step = |peers: &mut Vec<Peer>, mix: &mut RoomMix| -> TickReport {
+        // Simulated time: every packet arrives 5 ms after it was sent, mixed 5 ms later.
+        let tick = ticks.get();
+        ticks.set(tick + 1);
         for p in peers.iter_mut() {
             let f = &p.frames[p.pos];
+            let header = PacketHeader {
+                ssrc: p.ssrc,
+                sequence: p.seq,
+                timestamp: tick as u32 * 960,
+            };
+            let level = level.then_some(f.level);
             p.queue
                 .lock()
-                .push(p.ssrc, p.seq, &f.payload, level.then_some(f.level));
+                .push(header, &f.payload, level, tick * 20_000 + 5_000);
             p.seq = p.seq.wrapping_add(1);
             p.pos = (p.pos + 1) % p.frames.len();
         }
@@ -224,7 +238,7 @@ fn run_mixer(o: &Options, loops: &[Arc<Vec<Frame>>]) -> (f64, f64, [f64; 3], u64
                 Member::new(&mut p.voice, &mut p.gate, &mut p.downlink, &p.queue, sink)
             })
             .collect();
-        mix.tick(&mut members, &policy)
+        mix.tick(&mut members, &policy, tick * 20_000 + 10_000)
     };
     for _ in 0..WARMUP_TICKS {
         step(&mut peers, &mut mix);
@@ -391,7 +405,7 @@ fn main() {
             "talkers": o.talkers,
             "ticks": o.ticks,
             "complexity": o.complexity,
-            "prebuffer": o.prebuffer,
+            "prebuffer": o.prebuffer.map_or("adaptive".to_string(), |n| n.to_string()),
             "rate": RATE,
         });
         if let Some(f) = floor {
@@ -421,7 +435,12 @@ fn main() {
     }
     println!(
         "room of {} participants, {} talking; 48 kHz, Opus complexity {}, prebuffer {}; {} ticks of 20 ms",
-        o.participants, o.talkers, o.complexity, o.prebuffer, o.ticks
+        o.participants,
+        o.talkers,
+        o.complexity,
+        o.prebuffer
+            .map_or("adaptive".to_string(), |n| n.to_string()),
+        o.ticks
     );
     if let Some(f) = floor {
         println!(

@@ -22,8 +22,13 @@ FRAME = 960
 
 class PlainRtpPeer:
     def __init__(self, freq: float = 440.0, amplitude: float = 0.3, payload_type: int = 111,
-                 address: str = "127.0.0.1", audio_level_ext: int | None = None):
+                 address: str = "127.0.0.1", audio_level_ext: int | None = None,
+                 jitter_ms: float = 0.0):
         self.freq, self.amplitude = freq, amplitude
+        # Each packet leaves up to this much after its time (uniform), as on a jittery path:
+        # packets then also arrive out of order.
+        self.jitter_ms = jitter_ms
+        self._rng = random.Random(int(freq))
         self.payload_type = payload_type
         self.audio_level_ext = audio_level_ext
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -79,12 +84,22 @@ class PlainRtpPeer:
 
     async def _send_loop(self) -> None:
         deadline = time.monotonic()
+        held: list[tuple[float, bytes]] = []   # (when, packet) waiting for their jittered time
         while True:
             for payload in self._encode_frame():
-                self.sock.sendto(self._packet(payload), self.remote)
-                self.sent += 1
+                held.append((deadline + self._rng.uniform(0, self.jitter_ms / 1000), self._packet(payload)))
             deadline += FRAME / RATE
-            await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+            while True:
+                held.sort(key=lambda h: h[0])
+                now = time.monotonic()
+                while held and held[0][0] <= now:
+                    self.sock.sendto(held.pop(0)[1], self.remote)
+                    self.sent += 1
+                wake = min([deadline] + [h[0] for h in held[:1]])
+                if wake >= deadline:
+                    await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+                    break
+                await asyncio.sleep(max(0.0, wake - time.monotonic()))
 
     async def _receive_loop(self) -> None:
         loop = asyncio.get_running_loop()
