@@ -183,7 +183,7 @@ async def test_recording_off_then_on_leaves_two_wavs_with_their_own_tones(audior
 def test_a_permanent_room_survives_a_restart_and_a_plain_one_does_not(audioroom):
     h = audioroom.handle()
     made = h.request({"request": "create", "id": "Café ☕", "permanent": True, "sampling": 16000,
-                      "description": "Standup", "secret": "s", "pin": "1234", "allowed": ["t"]})
+                      "description": "Réunion ☕ \"9h\"", "secret": "s", "pin": "1234", "allowed": ["t"]})
     assert made == {"audioroom": "created", "id": "Café ☕", "permanent": True}
     assert h.request({"request": "create", "id": "brief"}) == {"audioroom": "created", "id": "brief"}
     saved = audioroom.server.conf_dir / f"{PACKAGE}.jcfg"
@@ -196,7 +196,7 @@ def test_a_permanent_room_survives_a_restart_and_a_plain_one_does_not(audioroom)
     listed = {r["id"]: r for r in audioroom.admin({"request": "list"})["list"]}
     assert list(listed) == ["Café ☕"], listed
     assert listed["Café ☕"] == {
-        "id": "Café ☕", "description": "Standup", "sampling_rate": 16000, "pin_required": True,
+        "id": "Café ☕", "description": "Réunion ☕ \"9h\"", "sampling_rate": 16000, "pin_required": True,
         "muted": False, "record": True, "num_participants": 0, "check_tokens": True, "allowed": ["t"]}
     assert h.request({"request": "join", "id": "Café ☕", "pin": "1234"})["error_code"] == 489
     assert h.request({"request": "join", "id": "Café ☕", "pin": "1234", "token": "t"})["audioroom"] == "joined"
