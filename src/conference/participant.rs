@@ -76,6 +76,13 @@ pub struct Participant {
     transport: Transport,
     user_id: AtomicU64,
     muted: AtomicBool,
+    /// Suspended by a moderator: neither heard nor sent the mix, yet still in the room.
+    suspended: AtomicBool,
+    /// Joined with the room's secret: exempt from the room's mute (AudioBridge's admins).
+    moderator: AtomicBool,
+    /// The room's mute as the room last told it (`Room::set_room_muted`), so that RTP threads
+    /// drop a held voice on arrival; the mixer decides from the room's own state.
+    room_muted: AtomicBool,
     /// Media is flowing: the PeerConnection is up, or the first plain RTP packet came.
     setup: AtomicBool,
     talking: AtomicBool,
@@ -107,6 +114,9 @@ impl Participant {
             transport,
             user_id: AtomicU64::new(user_id),
             muted: AtomicBool::new(settings.muted),
+            suspended: AtomicBool::new(false),
+            moderator: AtomicBool::new(false),
+            room_muted: AtomicBool::new(false),
             setup: AtomicBool::new(false),
             talking: AtomicBool::new(false),
             volume_percent: AtomicU32::new(settings.volume_percent),
@@ -190,6 +200,64 @@ impl Participant {
         true
     }
 
+    pub fn is_suspended(&self) -> bool {
+        self.suspended.load(Relaxed)
+    }
+
+    /// Suspends or resumes; returns whether the state changed. A suspended voice is dropped on
+    /// arrival and its talking ends; a resumed one is decoded afresh.
+    pub fn set_suspended(&self, suspended: bool) -> bool {
+        if self.suspended.swap(suspended, Relaxed) == suspended {
+            return false;
+        }
+        self.hold_or_release(suspended);
+        true
+    }
+
+    pub fn is_moderator(&self) -> bool {
+        self.moderator.load(Relaxed)
+    }
+
+    /// Whether it joined its room with the room's secret (set before it enters the room).
+    pub fn set_moderator(&self, moderator: bool) {
+        self.moderator.store(moderator, Relaxed);
+    }
+
+    /// The room it is in was muted or unmuted (called by the room, under its state lock).
+    pub fn set_room_muted(&self, muted: bool) {
+        if self.room_muted.swap(muted, Relaxed) != muted && !self.is_moderator() {
+            self.hold_or_release(muted);
+        }
+    }
+
+    /// Whether the room holds its voice: suspended, or a muted room and not a moderator. Its
+    /// own `muted` is separate.
+    pub fn held_by_room(&self, room_muted: bool) -> bool {
+        self.is_suspended() || (room_muted && !self.is_moderator())
+    }
+
+    /// Entering a room: not suspended, and the room's mute as it stands.
+    pub fn enter_room(&self, room_muted: bool) {
+        self.suspended.store(false, Relaxed);
+        self.room_muted.store(room_muted, Relaxed);
+    }
+
+    /// Out of its room: nothing of the room's holds it any more.
+    pub fn leave_room(&self) {
+        self.suspended.store(false, Relaxed);
+        self.room_muted.store(false, Relaxed);
+        self.moderator.store(false, Relaxed);
+    }
+
+    fn hold_or_release(&self, held: bool) {
+        if held {
+            self.queue.lock().reset();
+            self.talking.store(false, Relaxed);
+        } else {
+            self.reset_voice();
+        }
+    }
+
     pub fn is_setup(&self) -> bool {
         self.setup.load(Relaxed)
     }
@@ -242,8 +310,8 @@ impl Participant {
         audio_level: Option<u8>,
         arrival_us: u64,
     ) {
-        if self.is_muted() {
-            return; // muted voices are not mixed; nothing to keep
+        if self.is_muted() || self.held_by_room(self.room_muted.load(Relaxed)) {
+            return; // voices that are not mixed are not kept
         }
         self.queue
             .lock()
@@ -359,7 +427,8 @@ impl Participant {
         }
     }
 
-    /// The participant as rooms list it: `{"userid","display","setup","muted","talking"}`.
+    /// The participant as rooms list it: `{"userid","display","setup","muted","talking"}`, and
+    /// `"suspended": true` while suspended (absent otherwise, as in AudioBridge).
     pub fn describe(&self) -> Value {
         let mut v = json!({
             "userid": self.user_id(),
@@ -369,6 +438,9 @@ impl Participant {
         });
         if let Some(display) = self.display() {
             v["display"] = Value::String(display);
+        }
+        if self.is_suspended() {
+            v["suspended"] = Value::Bool(true);
         }
         v
     }
