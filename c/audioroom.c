@@ -231,6 +231,131 @@ static void host_handle_unref(void *handle) {
 	janus_refcount_decrease(&((janus_plugin_session *)handle)->ref);
 }
 
+/* ---- Permanent rooms: `room-*` sections of our configuration file ----
+ *
+ * The parsed configuration is kept open, as AudioBridge keeps its own, so that a permanent
+ * room's section can be replaced or removed and the file saved through Janus's config API. The
+ * core decides what a section holds; the file is only written on request threads. */
+static janus_config *rooms_config = NULL;
+static char *rooms_config_folder = NULL;
+/* FALSE when a configuration file exists but could not be parsed: saving would replace it. */
+static gboolean rooms_config_writable = FALSE;
+static janus_mutex rooms_config_mutex = JANUS_MUTEX_INITIALIZER;
+
+static int janus_audioroom_save_config(void) {
+	/* janus_config_save returns 0 on success, a negative number otherwise (and logs) */
+	if(janus_config_save(rooms_config, rooms_config_folder, AUDIOROOM_PACKAGE) != 0) {
+		JANUS_LOG(LOG_ERR, "[audioroom] Could not save the configuration file in %s\n", rooms_config_folder);
+		return -1;
+	}
+	return 0;
+}
+
+static int host_save_room(const char *section, const char *items_json) {
+	json_t *items = json_from_core(items_json);
+	if(section == NULL || items == NULL || !json_is_object(items)) {
+		if(items)
+			json_decref(items);
+		return -1;
+	}
+	int result = -1;
+	janus_mutex_lock(&rooms_config_mutex);
+	if(rooms_config == NULL || !rooms_config_writable) {
+		JANUS_LOG(LOG_ERR, "[audioroom] Not saving room section %s: the configuration file could not be parsed at start-up, and saving would replace it\n", section);
+	} else {
+		janus_config_remove(rooms_config, NULL, section);
+		janus_config_category *category = janus_config_get_create(rooms_config, NULL, janus_config_type_category, section);
+		const char *key;
+		json_t *value;
+		json_object_foreach(items, key, value) {
+			if(json_is_string(value)) {
+				janus_config_add(rooms_config, category, janus_config_item_create(key, json_string_value(value)));
+			} else if(json_is_array(value)) {
+				janus_config_array *array = janus_config_array_create(key);
+				janus_config_add(rooms_config, category, array);
+				size_t i;
+				json_t *element;
+				json_array_foreach(value, i, element) {
+					if(json_is_string(element))
+						janus_config_add(rooms_config, array, janus_config_item_create(NULL, json_string_value(element)));
+				}
+			}
+		}
+		result = janus_audioroom_save_config();
+	}
+	janus_mutex_unlock(&rooms_config_mutex);
+	json_decref(items);
+	return result;
+}
+
+static int host_remove_room(const char *section) {
+	if(section == NULL)
+		return -1;
+	int result = -1;
+	janus_mutex_lock(&rooms_config_mutex);
+	if(rooms_config == NULL || !rooms_config_writable) {
+		JANUS_LOG(LOG_ERR, "[audioroom] Not removing room section %s: the configuration file could not be parsed at start-up, and saving would replace it\n", section);
+	} else {
+		janus_config_remove(rooms_config, NULL, section);
+		result = janus_audioroom_save_config();
+	}
+	janus_mutex_unlock(&rooms_config_mutex);
+	return result;
+}
+
+/* A section as the core reads it: items as strings, arrays as arrays of strings. */
+static json_t *janus_audioroom_section_json(janus_config_category *category) {
+	json_t *items = json_object();
+	GList *entry = category->list;
+	for(; entry != NULL; entry = entry->next) {
+		janus_config_container *c = (janus_config_container *)entry->data;
+		if(c == NULL || c->name == NULL)
+			continue;
+		if(c->type == janus_config_type_item && c->value != NULL) {
+			json_object_set_new(items, c->name, json_string(c->value));
+		} else if(c->type == janus_config_type_array) {
+			json_t *array = json_array();
+			GList *element = c->list;
+			for(; element != NULL; element = element->next) {
+				janus_config_container *e = (janus_config_container *)element->data;
+				if(e != NULL && e->type == janus_config_type_item && e->value != NULL)
+					json_array_append_new(array, json_string(e->value));
+			}
+			json_object_set_new(items, c->name, array);
+		}
+	}
+	return items;
+}
+
+/* Hands every section but `general` to the core, which makes the rooms (and logs the rest). */
+static void janus_audioroom_load_rooms(void) {
+	janus_mutex_lock(&rooms_config_mutex);
+	GList *categories = rooms_config ? janus_config_get_categories(rooms_config, NULL) : NULL;
+	GList *c = categories;
+	for(; c != NULL; c = c->next) {
+		janus_config_category *category = (janus_config_category *)c->data;
+		if(category == NULL || category->name == NULL || !strcasecmp(category->name, "general"))
+			continue;
+		json_t *items = janus_audioroom_section_json(category);
+		char *text = json_dumps(items, JSON_COMPACT);
+		json_decref(items);
+		audioroom_plugin_load_room(category->name, text);
+		free(text);
+	}
+	g_list_free(categories);
+	janus_mutex_unlock(&rooms_config_mutex);
+}
+
+static void janus_audioroom_forget_rooms_config(void) {
+	janus_mutex_lock(&rooms_config_mutex);
+	janus_config_destroy(rooms_config);
+	rooms_config = NULL;
+	g_free(rooms_config_folder);
+	rooms_config_folder = NULL;
+	rooms_config_writable = FALSE;
+	janus_mutex_unlock(&rooms_config_mutex);
+}
+
 static const AudioroomHostCallbacks host_callbacks = {
 	.log = host_log,
 	.push_event = host_push_event,
@@ -240,12 +365,15 @@ static const AudioroomHostCallbacks host_callbacks = {
 	.events_is_enabled = host_events_is_enabled,
 	.handle_ref = host_handle_ref,
 	.handle_unref = host_handle_unref,
+	.save_room = host_save_room,
+	.remove_room = host_remove_room,
 };
 
 /* ---- Configuration ---- */
 
 /* Reads <config_path>/<package>.jcfg, or the legacy .cfg when no .jcfg exists, and hands every
- * item of section "general" to the core, which validates and logs. */
+ * item of section "general" to the core, which validates and logs. The parsed file is kept for
+ * permanent rooms; with no file at all, an empty .jcfg is kept, written at the first save. */
 static AudioroomConfig *janus_audioroom_read_config(const char *config_path) {
 	AudioroomConfig *settings = audioroom_config_new();
 	if(settings == NULL)
@@ -268,6 +396,15 @@ static AudioroomConfig *janus_audioroom_read_config(const char *config_path) {
 			JANUS_LOG(LOG_WARN, "[audioroom] No %s.jcfg (or .cfg) in %s; using the defaults\n", AUDIOROOM_PACKAGE, config_path);
 		}
 	}
+	janus_mutex_lock(&rooms_config_mutex);
+	rooms_config_folder = g_strdup(config_path);
+	if(config == NULL && !g_file_test(filename, G_FILE_TEST_EXISTS)) {
+		char name[256];
+		g_snprintf(name, sizeof(name), "%s.jcfg", AUDIOROOM_PACKAGE);
+		rooms_config = janus_config_create(name);
+		rooms_config_writable = TRUE;
+	}
+	janus_mutex_unlock(&rooms_config_mutex);
 	if(config == NULL)
 		return settings;
 	JANUS_LOG(LOG_INFO, "[audioroom] Configuration: %s\n", filename);
@@ -282,7 +419,10 @@ static AudioroomConfig *janus_audioroom_read_config(const char *config_path) {
 			audioroom_config_set(settings, entry->name, entry->value);
 		}
 	}
-	janus_config_destroy(config);
+	janus_mutex_lock(&rooms_config_mutex);
+	rooms_config = config;
+	rooms_config_writable = TRUE;
+	janus_mutex_unlock(&rooms_config_mutex);
 	return settings;
 }
 
@@ -415,9 +555,11 @@ static int janus_audioroom_init(janus_callbacks *callback, const char *config_pa
 	audioroom_config_free(settings);
 	if(started != AUDIOROOM_RESULT_OK) {
 		JANUS_LOG(LOG_FATAL, "[audioroom] Initialization failed (see above)\n");
+		janus_audioroom_forget_rooms_config();
 		gateway = NULL;
 		return -1;
 	}
+	janus_audioroom_load_rooms();
 	sessions = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)janus_audioroom_session_unref_on_remove);
 	messages = g_async_queue_new_full((GDestroyNotify)janus_audioroom_message_free);
 	g_atomic_int_set(&initialized, 1);
@@ -428,6 +570,7 @@ static int janus_audioroom_init(janus_callbacks *callback, const char *config_pa
 		JANUS_LOG(LOG_FATAL, "[audioroom] Cannot start the handler thread: %s\n", error->message ? error->message : "??");
 		g_error_free(error);
 		audioroom_plugin_destroy();
+		janus_audioroom_forget_rooms_config();
 		return -1;
 	}
 	JANUS_LOG(LOG_INFO, "%s initialized!\n", AUDIOROOM_NAME);
@@ -454,6 +597,7 @@ static void janus_audioroom_destroy(void) {
 	messages = NULL;
 	/* Finishes every recording and writes its job file before returning */
 	audioroom_plugin_destroy();
+	janus_audioroom_forget_rooms_config();
 	g_atomic_int_set(&initialized, 0);
 	g_atomic_int_set(&stopping, 0);
 	gateway = NULL;

@@ -298,7 +298,18 @@ function onMediaMessage(msg, jsep) {
       if (msg.kicked === myId) endCall('A moderator removed you from the room.');
       else { people.delete(msg.kicked); render(); }
     }
-    if (msg.recording === 'stopped') showError(`The room is no longer recorded: ${msg.reason}`);
+    if (msg.recording === 'stopped') {
+      // With a reason the disk failed; without, an operator stopped it (enable_recording).
+      if (msg.reason) showError(`The room is no longer recorded: ${msg.reason}`);
+      else announce('The room is no longer recorded.');
+    }
+    if (msg.recording === 'started') announce('The room is recorded.');
+    // Top-level `muted` is the room's (mute_room): only moderators are heard meanwhile.
+    if (typeof msg.muted === 'boolean') {
+      announce(msg.muted ? 'A moderator muted the room.' : 'The room is no longer muted.');
+    }
+    if (msg.suspended === myId) announce('A moderator put you on hold.');
+    if (msg.resumed === myId) announce('You are back in the conversation.');
   }
 }
 

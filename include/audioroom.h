@@ -83,6 +83,13 @@ typedef struct AudioroomHostCallbacks {
   void (*handle_ref)(void *handle);
   // Drops one reference on a handle.
   void (*handle_unref)(void *handle);
+  // Writes a permanent room's section into the plugin's configuration file through Janus's
+  // config API, replacing the section of that name, and saves the file. `items_json` is a
+  // JSON object whose values are strings (items) or arrays of strings (arrays). Returns 0
+  // when the file was written; the glue logs why not. Called on request threads only.
+  int (*save_room)(const char *section, const char *items_json);
+  // Takes a section out of the configuration file and saves the file; 0 when written.
+  int (*remove_room)(const char *section);
 } AudioroomHostCallbacks;
 
 // The audio parameters of an SDP offer, as the glue read them with Janus's sdp-utils.
@@ -138,6 +145,15 @@ void audioroom_config_free(struct AudioroomConfig *config);
 // whose functions stay callable until `audioroom_plugin_destroy` returns.
 enum AudioroomResult audioroom_plugin_init(const struct AudioroomConfig *config,
                                            const struct AudioroomHostCallbacks *callbacks);
+
+// Makes the room of one section of the configuration file, at start-up after
+// `audioroom_plugin_init`. `section` is the section's name (`room-<encoded id>`; others are
+// logged and ignored), `items_json` a JSON object of its items: strings, and arrays of strings.
+// `BadValue` when the section makes no room (the reason is logged).
+//
+// # Safety
+// `section` and `items_json` must be NUL-terminated.
+enum AudioroomResult audioroom_plugin_load_room(const char *section, const char *items_json);
 
 // Stops the plugin (Janus shutdown): mixing stops, every recording is finished and its job
 // file written before this returns. Sessions must be destroyed and freed first.

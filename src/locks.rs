@@ -7,6 +7,7 @@
 //!
 //! | rank | lock | held by |
 //! |---|---|---|
+//! | 0 `Saved` | the permanent rooms of the configuration file (`conference::permanent`) | requests that save or remove a permanent room, across the glue's write of the file |
 //! | 1 `Rooms` | the registry of rooms (`conference::rooms`) | requests, for a lookup or an insert |
 //! | 2 `Room` | a room's settings, membership and recording (`conference::room`) | requests, and a mixer thread for a snapshot at the start and end of a tick |
 //! | 3 `Mix` | a room's mixing state (`mixer::tick`) | the room's mixer thread, for one tick |
@@ -15,7 +16,10 @@
 //!
 //! Two more rules keep the order meaningful: no guard is held across a call into another
 //! component (Janus callbacks, another object's methods that lock), and events are collected
-//! while locks are held and sent after they are released (`conference::events`).
+//! while locks are held and sent after they are released (`conference::events`). The one
+//! exception is `Saved`, held across the glue's write of the configuration file so that saves
+//! reach the file in the order they were decided: the glue takes only its own configuration
+//! mutex there and never calls back into the plugin.
 //!
 //! # Checking it
 //!
@@ -36,6 +40,7 @@ use std::time::Duration;
 /// A lock's place in the order; smaller is taken first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Rank {
+    Saved = 0,
     Rooms = 1,
     Room = 2,
     Mix = 3,

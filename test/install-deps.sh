@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing the plugin needs, only where missing (Debian/Ubuntu, root).
 #   apt: Janus and its headers, libopus, glib, jansson, autotools, pkg-config, iproute2, valgrind;
-#        janus.js and adapter.js for the demo page, Chromium for its browser test; opus-tools
+#        janus.js and adapter.js for the demo page, Chromium for its browser test; mosquitto
+#        and its clients, the MQTT broker Janus's event handler reaches in the tests; opus-tools
 #        (opusinfo checks the participants' Ogg Opus tracks)
 #   pip: aiortc, numpy, pytest, requests, matplotlib (the WebRTC peers, analysis and benchmark
 #        charts), playwright (drives the system's Chromium; it never downloads a browser)
@@ -12,7 +13,7 @@ set -euo pipefail
 
 APT_PACKAGES=(janus janus-dev libopus-dev libglib2.0-dev libjansson-dev autoconf automake libtool
               pkg-config make gcc binutils iproute2 python3 python3-pip valgrind gdb
-              libjs-janus-gateway libjs-webrtc-adapter opus-tools)
+              libjs-janus-gateway libjs-webrtc-adapter mosquitto mosquitto-clients opus-tools)
 PIP_PACKAGES=(aiortc numpy pytest requests matplotlib)
 if [ "${1:-}" != "--no-browser" ]; then
     APT_PACKAGES+=(chromium)
@@ -34,6 +35,11 @@ fi
 if command -v service >/dev/null 2>&1 && [ -z "${AUDIOROOM_KEEP_SYSTEM_JANUS:-}" ] \
         && service janus status >/dev/null 2>&1; then
     service janus stop >/dev/null 2>&1 || true
+fi
+# Likewise mosquitto's: the tests start their own broker on a free port.
+if command -v service >/dev/null 2>&1 && [ -n "${missing[*]}" ] \
+        && [[ " ${missing[*]} " == *" mosquitto "* ]] && service mosquitto status >/dev/null 2>&1; then
+    service mosquitto stop >/dev/null 2>&1 || true
 fi
 
 PYTHON=${PYTHON:-python3}

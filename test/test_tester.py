@@ -316,3 +316,66 @@ def test_the_script_prints_utf8_json_and_exits_with_its_code(janus):
     assert "café ☕" in done.stdout.decode("utf-8")
     assert json.loads(done.stdout) == {"audioroom": "success", "id": "café ☕"}
     assert janus.janus_requests()[-1] == "destroy"
+
+
+# -- operator controls -----------------------------------------------------------------------
+
+def test_operator_commands_send_their_bodies(janus, capsys):
+    runs = [
+        ["kick_all", "café ☕", "--secret", "s"],
+        ["mute_room", "r"],
+        ["unmute_room", "r", "--secret", "s"],
+        ["suspend", "r", "7", "--secret", "s"],
+        ["resume", "r", "7"],
+        ["allowed", "r", "enable", "--secret", "s"],
+        ["allowed", "r", "add", "gold", "silver", "--permanent"],
+        ["enable_recording", "r", "false"],
+        ["enable_recording", "r", "true", "--recording-pattern", "r2-#{id}", "--secret", "s"],
+        ["create", "p", "--permanent"],
+        ["edit", "p", "--new-description", "d", "--permanent"],
+        ["destroy", "p", "--permanent"],
+        ["join", "r", "--token", "gold"],
+    ]
+    for argv in runs:
+        code, _, err = run(capsys, "--url", janus.url, *argv)
+        assert code == 0, (argv, err)
+    assert janus.messages() == [
+        {"request": "kick_all", "id": "café ☕", "secret": "s"},
+        {"request": "mute_room", "id": "r"},
+        {"request": "unmute_room", "id": "r", "secret": "s"},
+        {"request": "suspend", "id": "r", "userid": 7, "secret": "s"},
+        {"request": "resume", "id": "r", "userid": 7},
+        {"request": "allowed", "id": "r", "action": "enable", "secret": "s"},
+        {"request": "allowed", "id": "r", "action": "add", "allowed": ["gold", "silver"],
+         "permanent": True},
+        {"request": "enable_recording", "id": "r", "record": False},
+        {"request": "enable_recording", "id": "r", "record": True, "secret": "s",
+         "recording_pattern": "r2-#{id}"},
+        {"request": "create", "id": "p", "permanent": True},
+        {"request": "edit", "id": "p", "new_description": "d", "permanent": True},
+        {"request": "destroy", "id": "p", "permanent": True},
+        {"request": "join", "id": "r", "token": "gold"},
+    ]
+
+
+def test_operator_functions_work_interactively_and_through_the_admin_api(janus, capsys):
+    tester._client = tester.Janus(admin_url=janus.admin_url, admin_secret="s3cret")
+    try:
+        assert tester.mute_room("r", secret="s") == {"audioroom": "success", "id": "r"}
+        tester.allowed("r", "remove", ["gold"])
+        tester.enable_recording("r", True)
+        tester.suspend("r", 7, secret="s")
+        tester.kick_all("r", permanent=None)
+    finally:
+        tester._client.close()
+    capsys.readouterr()
+    bodies = [b["request"] for m, p, b in janus.received if b and b.get("janus") == "message_plugin"]
+    assert bodies == [
+        {"request": "mute_room", "id": "r", "secret": "s"},
+        {"request": "allowed", "id": "r", "action": "remove", "allowed": ["gold"]},
+        {"request": "enable_recording", "id": "r", "record": True},
+        {"request": "suspend", "id": "r", "userid": 7, "secret": "s"},
+        {"request": "kick_all", "id": "r", "permanent": None},
+    ]
+    assert {f.__name__ for f in tester.INTERACTIVE} >= {
+        "kick_all", "mute_room", "unmute_room", "suspend", "resume", "allowed", "enable_recording"}

@@ -376,6 +376,42 @@ def unmute(id, userid, secret=None, **extra):
     return _send("unmute", extra, id=id, userid=userid, secret=secret)
 
 
+def kick_all(id, secret=None, **extra):
+    """Kick everyone out of a room (the room stays)."""
+    return _send("kick_all", extra, id=id, secret=secret)
+
+
+def mute_room(id, secret=None, **extra):
+    """Mute a room: only moderators (joined with the secret) are heard."""
+    return _send("mute_room", extra, id=id, secret=secret)
+
+
+def unmute_room(id, secret=None, **extra):
+    """Unmute a room."""
+    return _send("unmute_room", extra, id=id, secret=secret)
+
+
+def suspend(id, userid, secret=None, **extra):
+    """Suspend a participant: neither heard nor hearing, still in the room."""
+    return _send("suspend", extra, id=id, userid=userid, secret=secret)
+
+
+def resume(id, userid, secret=None, **extra):
+    """Resume a suspended participant."""
+    return _send("resume", extra, id=id, userid=userid, secret=secret)
+
+
+def allowed(id, action, allowed=None, secret=None, **extra):
+    """Change a room's access list: action enable, disable, add or remove (with allowed=[tokens])."""
+    return _send("allowed", extra, id=id, action=action, allowed=allowed, secret=secret)
+
+
+def enable_recording(id, record, secret=None, recording_pattern=None, **extra):
+    """Stop (record=False) or start (record=True) a room's recording."""
+    return _send("enable_recording", extra, id=id, record=record, secret=secret,
+                 recording_pattern=recording_pattern)
+
+
 def resetdecoder(**extra):
     """Reset this handle's decoder (487 unless joined)."""
     return _send("resetdecoder", extra)
@@ -407,7 +443,8 @@ def events(timeout=1.0):
 
 
 INTERACTIVE = [greet, session, attach, keepalive, create, list, exists, listparticipants, destroy,
-               edit, kick, mute, unmute, resetdecoder, join, configure, changeroom, leave, events,
+               edit, kick, mute, unmute, kick_all, mute_room, unmute_room, suspend, resume,
+               allowed, enable_recording, resetdecoder, join, configure, changeroom, leave, events,
                request]
 
 
@@ -481,30 +518,52 @@ def build_parser():
     sub.add_argument("--description")
     sub.add_argument("--sampling", type=int, help="8000, 12000, 16000, 24000 or 48000")
     sub.add_argument("--secret")
+    _permanent_option(sub)
     command(list)
     command(exists, "room")
     command(listparticipants, "room")
-    command(destroy, "room").add_argument("--secret")
+    sub = command(destroy, "room")
+    sub.add_argument("--secret")
+    _permanent_option(sub)
     sub = command(edit, "room")
     sub.add_argument("--secret")
     sub.add_argument("--new-description")
     sub.add_argument("--new-secret")
     sub.add_argument("--new-pin")
     sub.add_argument("--new-is-private", type=parse_value, metavar="true|false")
-    for function in (kick, mute, unmute):
+    _permanent_option(sub)
+    for function in (kick, mute, unmute, suspend, resume):
         command(function, "room", "user").add_argument("--secret")
+    for function in (kick_all, mute_room, unmute_room):
+        command(function, "room").add_argument("--secret")
+    sub = command(allowed, "room")
+    sub.add_argument("action", metavar="ACTION", help="enable, disable, add or remove")
+    sub.add_argument("allowed", metavar="TOKEN", nargs="*", help="tokens to add or remove")
+    sub.add_argument("--secret")
+    _permanent_option(sub)
+    sub = command(enable_recording, "room")
+    sub.add_argument("record", metavar="true|false", type=parse_value)
+    sub.add_argument("--secret")
+    sub.add_argument("--recording-pattern", help="name of the room's recordings from now on")
     command(resetdecoder)
     for function in (join, changeroom):
         sub = command(function, "room")
         sub.add_argument("--userid", type=parse_value)
         sub.add_argument("--display")
         sub.add_argument("--muted", type=parse_value, metavar="true|false")
+        sub.add_argument("--token", help="a token of the room's access list")
     sub = command(configure)
     sub.add_argument("--display")
     sub.add_argument("--muted", type=parse_value, metavar="true|false")
     command(leave)
     command(request).add_argument("request", metavar="NAME", help="request name; fields via --field")
     return parser
+
+
+def _permanent_option(sub):
+    """--permanent: the room is saved to (or removed from) the plugin's configuration file."""
+    sub.add_argument("--permanent", action="store_const", const=True,
+                     help="also save the change in the plugin's configuration file")
 
 
 def main(argv=None):
@@ -529,6 +588,8 @@ def main(argv=None):
         return EXIT_USAGE
 
     kwargs = {key: value for key, value in args.items() if value is not None}
+    if function is allowed and kwargs.get("allowed") == []:
+        del kwargs["allowed"]  # enable/disable name no tokens
     try:
         reply = function(**{**kwargs, **fields})
     except JanusError as e:

@@ -102,6 +102,20 @@ impl<'a> Body<'a> {
         self.opt_user_id(key)?.ok_or_else(|| ApiError::missing(key))
     }
 
+    /// An optional array of strings (`allowed`).
+    pub fn opt_strings(&self, key: &str) -> ApiResult<Option<Vec<String>>> {
+        match self.fields.get(key) {
+            None => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| item.as_str().map(str::to_owned))
+                .collect::<Option<Vec<String>>>()
+                .map(Some)
+                .ok_or_else(|| ApiError::invalid(key, "an array of strings")),
+            Some(_) => Err(ApiError::invalid(key, "an array of strings")),
+        }
+    }
+
     /// An optional JSON object (for nested parameters such as `rtp`).
     pub fn opt_object(&self, key: &str) -> ApiResult<Option<&'a Value>> {
         match self.fields.get(key) {

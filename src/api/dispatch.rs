@@ -1,11 +1,14 @@
 //! Request dispatch: which requests are answered at once, which are queued for the handler
 //! thread, and which are unknown. Every reply, error or not, is built here.
 
+use crate::api::access_requests;
 use crate::api::body::Body;
 use crate::api::errors::{ApiError, ApiResult, ErrorCode};
 use crate::api::jsep::OfferInput;
 use crate::api::moderation;
 use crate::api::participant_requests::{self as own, AsyncReply};
+use crate::api::recording_requests;
+use crate::api::room_moderation;
 use crate::api::room_requests::{self as rooms, Caller};
 use crate::conference::plugin::Plugin;
 use crate::conference::session::Session;
@@ -85,6 +88,13 @@ fn synchronous(plugin: &Plugin, body: &Body, request: &str, caller: Caller) -> A
         "kick" => moderation::kick(plugin, body),
         "mute" => moderation::set_muted(plugin, body, true),
         "unmute" => moderation::set_muted(plugin, body, false),
+        "suspend" => moderation::set_suspended(plugin, body, true),
+        "resume" => moderation::set_suspended(plugin, body, false),
+        "kick_all" => room_moderation::kick_all(plugin, body),
+        "mute_room" => room_moderation::set_room_muted(plugin, body, true),
+        "unmute_room" => room_moderation::set_room_muted(plugin, body, false),
+        "allowed" => access_requests::allowed(plugin, body),
+        "enable_recording" => recording_requests::enable_recording(plugin, body),
         "stats" if caller == Caller::Admin => Ok(stats(plugin)),
         other => Err(unknown(other)),
     }

@@ -87,6 +87,7 @@ const FIELDS: &[(&str, &str, &str, bool)] = &[
     ("create", "record_participants", "a boolean", false),
     ("create", "audiolevel_event", "a boolean", false),
     ("create", "allow_rtp_participants", "a boolean", false),
+    ("create", "rtp_symmetric", "a boolean", false),
     ("create", "speech_level", "an integer from 1 to 127", false),
     (
         "create",
@@ -120,12 +121,31 @@ const FIELDS: &[(&str, &str, &str, bool)] = &[
         "8000, 12000, 16000, 24000 or 48000",
         false,
     ),
+    ("create", "allowed", "an array of strings", false),
+    ("create", "recording_pattern", "a string", false),
+    ("create", "permanent", "a boolean", false),
     ("edit", "secret", "a string", false),
     ("edit", "new_description", "a string", false),
     ("edit", "new_secret", "a string", false),
     ("edit", "new_pin", "a string", false),
     ("edit", "new_is_private", "a boolean", false),
+    ("edit", "permanent", "a boolean", false),
     ("destroy", "secret", "a string", false),
+    ("destroy", "permanent", "a boolean", false),
+    ("kick_all", "secret", "a string", false),
+    ("mute_room", "secret", "a string", false),
+    ("unmute_room", "secret", "a string", false),
+    ("suspend", "userid", "a positive integer below 2^53", true),
+    ("suspend", "secret", "a string", false),
+    ("resume", "userid", "a positive integer below 2^53", true),
+    ("resume", "secret", "a string", false),
+    ("allowed", "action", "a string", true),
+    ("allowed", "allowed", "an array of strings", false),
+    ("allowed", "permanent", "a boolean", false),
+    ("allowed", "secret", "a string", false),
+    ("enable_recording", "record", "a boolean", true),
+    ("enable_recording", "recording_pattern", "a string", false),
+    ("enable_recording", "secret", "a string", false),
     ("kick", "userid", "a positive integer below 2^53", true),
     ("kick", "secret", "a string", false),
     ("mute", "userid", "a positive integer below 2^53", true),
@@ -140,6 +160,8 @@ const FIELDS: &[(&str, &str, &str, bool)] = &[
     ("join", "bitrate", "an integer from 0 to 512000", false),
     ("join", "expected_loss", "an integer from 0 to 100", false),
     ("join", "rtp", "an object", false),
+    ("join", "token", "a string", false),
+    ("join", "secret", "a string", false),
     (
         "changeroom",
         "userid",
@@ -148,6 +170,8 @@ const FIELDS: &[(&str, &str, &str, bool)] = &[
     ),
     ("changeroom", "display", "a string", false),
     ("changeroom", "muted", "a boolean", false),
+    ("changeroom", "token", "a string", false),
+    ("changeroom", "secret", "a string", false),
 ];
 
 /// Requests that name a room, and whether their `id` is required.
@@ -160,6 +184,13 @@ const ROOM_ID: &[(&str, bool)] = &[
     ("kick", true),
     ("mute", true),
     ("unmute", true),
+    ("kick_all", true),
+    ("mute_room", true),
+    ("unmute_room", true),
+    ("suspend", true),
+    ("resume", true),
+    ("allowed", true),
+    ("enable_recording", true),
     ("join", true),
     ("changeroom", true),
 ];
@@ -179,7 +210,9 @@ fn every_field_of_every_request_is_checked_with_the_exact_reason() {
     for &(request, field, should_be, required) in FIELDS {
         // A valid request but for this one field (changeroom moves from "r" to "r2").
         let room = if request == "changeroom" { "r2" } else { "r" };
-        let mut body = json!({"request": request, "id": room, "userid": 5});
+        // `action` and `record` make `allowed` and `enable_recording` valid; others ignore them.
+        let mut body = json!({"request": request, "id": room, "userid": 5, "action": "enable",
+                              "record": false});
         body[field] = wrong_value(should_be);
         let reply = f.ask(&body);
         assert_eq!(

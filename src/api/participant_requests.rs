@@ -3,6 +3,7 @@
 //! and tells the room.
 
 use crate::api::body::{Body, MAX_SAFE_INTEGER};
+use crate::api::credentials::{check_token, moderator};
 use crate::api::errors::{ApiError, ApiResult, ErrorCode};
 use crate::api::jsep::{Answer, Offer};
 use crate::api::room_requests::{check_pin, find_room};
@@ -13,7 +14,7 @@ use crate::conference::room::Room;
 use crate::conference::session::{NegotiatedMedia, Session};
 use crate::media::codec::EncoderProfile;
 use crate::media::jitter::Mode;
-use crate::media::plain_rtp::{PlainRtpLink, PlainRtpRequest};
+use crate::media::plain_rtp::{PlainRtpLink, PlainRtpRequest, Sources};
 use serde_json::{Value, json};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -29,6 +30,8 @@ pub fn join(session: &Session, body: &Body, offer: Option<Offer>) -> ApiResult<A
     let plugin = &session.plugin;
     let room = find_room(plugin, &body.room_id("id")?)?;
     check_pin(&room, body.opt_string("pin")?)?;
+    check_token(&room, body.opt_string("token")?)?;
+    let moderator = moderator(&room, body.opt_string("secret")?)?;
     if session.joined().is_some() {
         return Err(ApiError::new(
             ErrorCode::AlreadyJoined,
@@ -91,6 +94,7 @@ pub fn join(session: &Session, body: &Body, offer: Option<Offer>) -> ApiResult<A
     if let Some(offer) = offer {
         accept_offer(session, &participant, offer);
     }
+    participant.set_moderator(moderator);
     let mut notices = Notices::new();
     let others = room
         .add(&participant, &mut notices)
@@ -106,6 +110,7 @@ pub fn join(session: &Session, body: &Body, offer: Option<Offer>) -> ApiResult<A
     if let Transport::PlainRtp(link) = participant.transport() {
         event["rtp"] = json!({"ip": link.local.ip().to_string(), "port": link.local.port(), "payload_type": link.payload_type});
     }
+    tell_room_muted(&room, &mut event);
     Ok(AsyncReply {
         event,
         answer: offer.map(|o| answer_for(o, &room)),
@@ -149,6 +154,8 @@ pub fn change_room(session: &Session, body: &Body, offer: Option<Offer>) -> ApiR
         ));
     }
     check_pin(&room, body.opt_string("pin")?)?;
+    check_token(&room, body.opt_string("token")?)?;
+    let moderator = moderator(&room, body.opt_string("secret")?)?;
     if body.has("rtp") {
         return Err(ApiError::invalid(
             "rtp",
@@ -168,13 +175,14 @@ pub fn change_room(session: &Session, body: &Body, offer: Option<Offer>) -> ApiR
     }
     let old_user_id = participant.user_id();
     let old_settings = participant.settings();
+    let old_moderator = participant.is_moderator();
     let mut notices = Notices::new();
     old_room.remove(&participant, &mut notices);
     let moved = move_into(
         session,
         &participant,
         &room,
-        user_id,
+        (user_id, moderator),
         &settings,
         &mut notices,
     );
@@ -186,7 +194,7 @@ pub fn change_room(session: &Session, body: &Body, offer: Option<Offer>) -> ApiR
                 session,
                 &participant,
                 &old_room,
-                old_user_id,
+                (old_user_id, old_moderator),
                 &old_settings,
                 &mut notices,
             );
@@ -206,10 +214,20 @@ pub fn change_room(session: &Session, body: &Body, offer: Option<Offer>) -> ApiR
         json!({"event": "joined", "id": room.id, "userid": user_id, "display": participant.display()}),
     );
     plugin.send(notices);
+    let mut event = json!({"audioroom": "roomchanged", "id": room.id, "userid": user_id, "participants": others});
+    tell_room_muted(&room, &mut event);
     Ok(AsyncReply {
-        event: json!({"audioroom": "roomchanged", "id": room.id, "userid": user_id, "participants": others}),
+        event,
         answer: offer.map(|o| answer_for(o, &room)),
     })
+}
+
+/// A participant arriving in a muted room is told so (`"muted": true`, the room's mute, as in
+/// the room's mute event); AudioBridge tells nobody.
+fn tell_room_muted(room: &Room, event: &mut Value) {
+    if room.is_muted() {
+        event["muted"] = Value::Bool(true);
+    }
 }
 
 pub fn leave(session: &Session) -> ApiResult<AsyncReply> {
@@ -226,16 +244,18 @@ pub fn reset_decoder(session: &Session) -> ApiResult<Value> {
     Ok(json!({"audioroom": "success"}))
 }
 
-/// Puts a participant who is in no room into `room` with these settings.
+/// Puts a participant who is in no room into `room` with these settings, as this user id and
+/// moderator or not.
 fn move_into(
     session: &Session,
     participant: &Arc<Participant>,
     room: &Arc<Room>,
-    user_id: u64,
+    (user_id, moderator): (u64, bool),
     settings: &Settings,
     notices: &mut Notices,
 ) -> ApiResult<Vec<Value>> {
     participant.set_user_id(user_id);
+    participant.set_moderator(moderator);
     participant.reset_voice();
     participant.apply(settings);
     participant.set_muted(settings.muted);
@@ -374,11 +394,17 @@ fn plain_rtp_request(body: &Body, room: &Room) -> ApiResult<Option<PlainRtpReque
         .opt_bool("fec")
         .map_err(|e| rename(e, "rtp.fec"))?
         .unwrap_or(false);
+    let sources = if room.settings().rtp_symmetric {
+        Sources::Latch
+    } else {
+        Sources::Declared(ip)
+    };
     Ok(Some(PlainRtpRequest {
         remote: SocketAddr::new(ip, port as u16),
         payload_type: payload_type as u8,
         audio_level_ext: audio_level_ext.map(|n| n as u8),
         fec,
+        sources,
     }))
 }
 

@@ -2,7 +2,11 @@
 //! exists, list and listparticipants, and the checks other requests share (room, secret, pin).
 
 use crate::api::body::Body;
+use crate::api::credentials::same;
 use crate::api::errors::{ApiError, ApiResult};
+use crate::api::permanent_rooms;
+use crate::api::recording_requests::read_recording_pattern;
+use crate::conference::access::AccessList;
 use crate::conference::config::{MAX_HANGOVER_MS, MAX_PREBUFFER, MAX_SPEAKERS};
 use crate::conference::events::Notices;
 use crate::conference::plugin::Plugin;
@@ -24,8 +28,23 @@ pub enum Caller {
 }
 
 pub fn create(plugin: &Plugin, body: &Body, caller: Caller) -> ApiResult<Value> {
+    let room = build_room(plugin, body, caller)?;
+    let id = room.id.clone();
+    let mut notices = Notices::new();
+    notices.tell_handlers(None, json!({"event": "created", "id": id}));
+    plugin.send(notices);
+    let mut reply = json!({"audioroom": "created", "id": id});
+    if body.opt_bool("permanent")? == Some(true) {
+        reply["permanent"] = json!(permanent_rooms::save(plugin, &room));
+    }
+    Ok(reply)
+}
+
+/// A room made and registered from `create`'s fields: the request's, or a permanent room's
+/// section of the configuration file at start-up (`api::permanent_rooms`).
+pub fn build_room(plugin: &Plugin, body: &Body, caller: Caller) -> ApiResult<Arc<Room>> {
     if let (Some(key), Caller::Client) = (&plugin.config.admin_key, caller) {
-        if body.string("admin_key")? != key {
+        if !same(body.string("admin_key")?, key) {
             return Err(ApiError::unauthorized("admin_key"));
         }
     }
@@ -66,9 +85,14 @@ pub fn create(plugin: &Plugin, body: &Body, caller: Caller) -> ApiResult<Value> 
         },
         mixing: read_mixing(body, plugin.config.mixing)?,
         allow_rtp_participants: body.opt_bool("allow_rtp_participants")?.unwrap_or(false),
+        rtp_symmetric: body.opt_bool("rtp_symmetric")?.unwrap_or(false),
         default_playout: body
             .opt_uint("default_prebuffering", 0, MAX_PREBUFFER as u64)?
             .map_or(plugin.config.playout, |n| Mode::Fixed(n as u32)),
+        access: body
+            .opt_strings("allowed")?
+            .map_or_else(AccessList::default, AccessList::with_tokens),
+        recording_pattern: read_recording_pattern(body)?,
         record_participants: body
             .opt_bool("record_participants")?
             .unwrap_or(plugin.config.record_participants),
@@ -76,6 +100,7 @@ pub fn create(plugin: &Plugin, body: &Body, caller: Caller) -> ApiResult<Value> 
     let record = body
         .opt_bool("record")?
         .unwrap_or(plugin.config.recording_enabled);
+    body.opt_bool("permanent")?;
     let room = Arc::new(plugin.new_room(id.clone(), sampling_rate, settings, record));
     let room = plugin.rooms.insert(room).map_err(|room| {
         ApiError::new(
@@ -90,10 +115,7 @@ pub fn create(plugin: &Plugin, body: &Body, caller: Caller) -> ApiResult<Value> 
         sampling_rate,
         record
     );
-    let mut notices = Notices::new();
-    notices.tell_handlers(None, json!({"event": "created", "id": id}));
-    plugin.send(notices);
-    Ok(json!({"audioroom": "created", "id": id}))
+    Ok(room)
 }
 
 fn unused_room_id(plugin: &Plugin) -> String {
@@ -113,6 +135,7 @@ pub fn edit(plugin: &Plugin, body: &Body) -> ApiResult<Value> {
     let secret = body.opt_string("new_secret")?;
     let pin = body.opt_string("new_pin")?;
     let is_private = body.opt_bool("new_is_private")?;
+    let permanent = body.opt_bool("permanent")?;
     let mut state = room.state();
     let settings = &mut state.settings;
     if let Some(d) = description {
@@ -128,13 +151,21 @@ pub fn edit(plugin: &Plugin, body: &Body) -> ApiResult<Value> {
         settings.is_private = p;
     }
     drop(state);
-    Ok(json!({"audioroom": "edited", "id": id}))
+    let mut notices = Notices::new();
+    notices.tell_handlers(None, json!({"event": "edited", "id": id}));
+    plugin.send(notices);
+    let mut reply = json!({"audioroom": "edited", "id": id});
+    if permanent == Some(true) {
+        reply["permanent"] = json!(permanent_rooms::save(plugin, &room));
+    }
+    Ok(reply)
 }
 
 pub fn destroy(plugin: &Plugin, body: &Body) -> ApiResult<Value> {
     let id = body.room_id("id")?;
     let room = find_room(plugin, &id)?;
     check_secret(&room, body.opt_string("secret")?)?;
+    let permanent = body.opt_bool("permanent")?;
     if plugin.rooms.remove(&id).is_none() {
         return Err(ApiError::no_such_room(&id));
     }
@@ -151,7 +182,11 @@ pub fn destroy(plugin: &Plugin, body: &Body) -> ApiResult<Value> {
         recording.finish();
     }
     crate::log!(Verbose, "Room {id} destroyed");
-    Ok(event)
+    let mut reply = event;
+    if permanent == Some(true) {
+        reply["permanent"] = json!(permanent_rooms::remove(plugin, &id));
+    }
+    Ok(reply)
 }
 
 pub fn exists(plugin: &Plugin, body: &Body) -> ApiResult<Value> {
@@ -166,7 +201,16 @@ pub fn list(plugin: &Plugin, caller: Caller) -> ApiResult<Value> {
         .all()
         .iter()
         .filter(|room| caller == Caller::Admin || !room.state().settings.is_private)
-        .map(|room| room.describe(caller == Caller::Admin))
+        .map(|room| {
+            let mut entry = room.describe(caller == Caller::Admin);
+            if caller == Caller::Admin {
+                // Operators also see who may join.
+                let access = room.settings().access;
+                entry["check_tokens"] = json!(access.enabled);
+                entry["allowed"] = json!(access.tokens);
+            }
+            entry
+        })
         .collect();
     Ok(json!({"audioroom": "success", "list": list}))
 }
@@ -185,7 +229,13 @@ pub fn list_participants(plugin: &Plugin, body: &Body, caller: Caller) -> ApiRes
             v
         })
         .collect();
-    Ok(json!({"audioroom": "participants", "id": id, "participants": participants}))
+    Ok(json!({
+        "audioroom": "participants",
+        "id": id,
+        "muted": room.is_muted(),
+        "record": room.is_recording(),
+        "participants": participants,
+    }))
 }
 
 /// Whom a new room mixes: the plugin's defaults, changed by the request's fields.
@@ -217,7 +267,9 @@ pub fn find_room(plugin: &Plugin, id: &str) -> ApiResult<Arc<Room>> {
 /// Checks a secret-protected request (489 on a wrong or missing secret).
 pub fn check_secret(room: &Room, given: Option<&str>) -> ApiResult<()> {
     match room.state().settings.secret.as_deref() {
-        Some(secret) if given != Some(secret) => Err(ApiError::unauthorized("secret")),
+        Some(secret) if !given.is_some_and(|given| same(given, secret)) => {
+            Err(ApiError::unauthorized("secret"))
+        }
         _ => Ok(()),
     }
 }
@@ -225,7 +277,9 @@ pub fn check_secret(room: &Room, given: Option<&str>) -> ApiResult<()> {
 /// Checks the PIN of `join` and `changeroom` (489 on a wrong or missing PIN).
 pub fn check_pin(room: &Room, given: Option<&str>) -> ApiResult<()> {
     match room.state().settings.pin.as_deref() {
-        Some(pin) if given != Some(pin) => Err(ApiError::unauthorized("pin")),
+        Some(pin) if !given.is_some_and(|given| same(given, pin)) => {
+            Err(ApiError::unauthorized("pin"))
+        }
         _ => Ok(()),
     }
 }

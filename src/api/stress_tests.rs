@@ -1,6 +1,7 @@
 //! Requests hammered against rooms that mix continuously: many threads send `configure`,
-//! `changeroom`, `mute`, `kick`, `leave`, `join` and destroy sessions while talkers keep
-//! sending audio, for a fixed number of operations. A lock-order inversion fails the test at
+//! `changeroom`, `mute`, `kick`, `leave`, `join`, the room-wide controls (`suspend`,
+//! `mute_room`, `kick_all`, `enable_recording`, `allowed`, a permanent `edit`) and destroy
+//! sessions while talkers keep sending audio, for a fixed number of operations. A lock-order inversion fails the test at
 //! once (the checked locks panic in tests, and `locks::violations` counts what a mixer thread
 //! would otherwise swallow); a deadlock the checker could not see fails it at the watchdog's
 //! deadline, naming every blocked thread with the lock it waits for and the locks it holds.
@@ -88,7 +89,7 @@ impl Stress {
         let session = self.session(n);
         let room = if seed % 3 == 0 { "a" } else { "b" };
         let userid = session.participant().map(|p| p.user_id()).unwrap_or(1);
-        let reply = match seed % 11 {
+        let reply = match seed % 17 {
             0..=2 => ask(
                 &session,
                 json!({"request": "configure", "volume": seed % 200, "muted": seed % 4 == 0,
@@ -113,6 +114,31 @@ impl Stress {
                 json!({})
             }
             9 => ask(&session, json!({"request": "listparticipants", "id": room})),
+            11 | 12 => ask(
+                &session,
+                json!({"request": if seed % 2 == 0 {"suspend"} else {"resume"}, "id": room,
+                       "secret": "s", "userid": userid}),
+            ),
+            13 => ask(
+                &session,
+                json!({"request": if seed % 2 == 0 {"mute_room"} else {"unmute_room"},
+                       "id": room, "secret": "s"}),
+            ),
+            14 if seed % 8 == 0 => ask(
+                &session,
+                json!({"request": "kick_all", "id": room, "secret": "s"}),
+            ),
+            15 if seed % 4 == 0 => ask(
+                &session,
+                json!({"request": "enable_recording", "id": room, "secret": "s",
+                       "record": seed % 8 == 0}),
+            ),
+            16 => ask(
+                &session,
+                json!({"request": "allowed", "id": room, "secret": "s",
+                       "action": if seed % 2 == 0 {"add"} else {"remove"}, "allowed": ["t"],
+                       "permanent": seed % 4 == 0}),
+            ),
             _ => ask(&session, json!({"request": "list"})),
         };
         if reply["error_code"] == 487 {

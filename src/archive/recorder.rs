@@ -48,6 +48,8 @@ pub(super) struct Opening {
     pub room_id: String,
     pub rate: u32,
     pub time_us: u64,
+    /// The room's own `recording_pattern`, instead of the configuration's.
+    pub pattern: Option<String>,
 }
 
 /// A track: its recording, and its number in that recording.
@@ -154,6 +156,16 @@ impl Recorder {
     /// A new recording of `room_id`, named with the current time; no file exists until the
     /// first frame or the finish reaches the recorder thread.
     pub fn start_recording(&self, room_id: &str, rate: u32) -> RecordingHandle {
+        self.start_recording_with(room_id, rate, None)
+    }
+
+    /// The same, named by `pattern` instead of the configuration's `recording_pattern`.
+    pub fn start_recording_with(
+        &self,
+        room_id: &str,
+        rate: u32,
+        pattern: Option<&str>,
+    ) -> RecordingHandle {
         let id = self.next_id.fetch_add(1, Relaxed);
         let time_us = unix_time_us();
         self.ledger.lock().insert(
@@ -173,6 +185,7 @@ impl Recorder {
             room_id: room_id.to_owned(),
             rate,
             time_us,
+            pattern: pattern.map(str::to_owned),
         };
         RecordingHandle::new(
             id,
@@ -366,8 +379,12 @@ impl Worker {
             return;
         }
         let Some(opening) = opening else { return };
+        let pattern = opening
+            .pattern
+            .as_deref()
+            .unwrap_or(&self.settings.recording_pattern);
         let base = recording_name(
-            &self.settings.recording_pattern,
+            pattern,
             &RecordingName {
                 room_id: &opening.room_id,
                 time_us: opening.time_us,

@@ -569,6 +569,7 @@ fn a_full_channel_drops_a_ticks_packets_counts_them_per_track_and_keeps_the_open
         room_id: "r".into(),
         rate: 48000,
         time_us: 1,
+        pattern: None,
     };
     let other = sender.clone();
     let mut recording =

@@ -24,4 +24,16 @@ pub trait Endpoint: Send + Sync {
 pub trait Host: Send + Sync {
     /// Tells Janus's event handlers about something not tied to a handle.
     fn notify_handlers(&self, event: &Value);
+    /// Writes a permanent room's section (`room-…`) into the plugin's configuration file
+    /// through Janus's config API, replacing the section of that name; `items` is a JSON
+    /// object of strings and arrays of strings. Disk work: request threads only.
+    fn save_room(&self, section: &str, items: &Value) -> Result<(), String> {
+        let _ = (section, items);
+        Err("this host cannot save rooms".into())
+    }
+    /// Takes a permanent room's section out of the configuration file.
+    fn remove_room(&self, section: &str) -> Result<(), String> {
+        let _ = section;
+        Err("this host cannot save rooms".into())
+    }
 }

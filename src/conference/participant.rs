@@ -76,6 +76,13 @@ pub struct Participant {
     transport: Transport,
     user_id: AtomicU64,
     muted: AtomicBool,
+    /// Suspended by a moderator: neither heard nor sent the mix, yet still in the room.
+    suspended: AtomicBool,
+    /// Joined with the room's secret: exempt from the room's mute (AudioBridge's admins).
+    moderator: AtomicBool,
+    /// The room's mute as the room last told it (`Room::set_room_muted`), so that RTP threads
+    /// drop a held voice on arrival; the mixer decides from the room's own state.
+    room_muted: AtomicBool,
     /// Media is flowing: the PeerConnection is up, or the first plain RTP packet came.
     setup: AtomicBool,
     talking: AtomicBool,
@@ -89,6 +96,8 @@ pub struct Participant {
     media: OrderedMutex<Media>,
     /// Packets dropped on arrival as unparseable or of another payload type.
     rejected_packets: AtomicU64,
+    /// Plain-RTP packets dropped for coming from another address than the participant's.
+    foreign_packets: AtomicU64,
 }
 
 impl Participant {
@@ -105,6 +114,9 @@ impl Participant {
             transport,
             user_id: AtomicU64::new(user_id),
             muted: AtomicBool::new(settings.muted),
+            suspended: AtomicBool::new(false),
+            moderator: AtomicBool::new(false),
+            room_muted: AtomicBool::new(false),
             setup: AtomicBool::new(false),
             talking: AtomicBool::new(false),
             volume_percent: AtomicU32::new(settings.volume_percent),
@@ -134,6 +146,7 @@ impl Participant {
                 },
             ),
             rejected_packets: AtomicU64::new(0),
+            foreign_packets: AtomicU64::new(0),
         })
     }
 
@@ -187,6 +200,64 @@ impl Participant {
         true
     }
 
+    pub fn is_suspended(&self) -> bool {
+        self.suspended.load(Relaxed)
+    }
+
+    /// Suspends or resumes; returns whether the state changed. A suspended voice is dropped on
+    /// arrival and its talking ends; a resumed one is decoded afresh.
+    pub fn set_suspended(&self, suspended: bool) -> bool {
+        if self.suspended.swap(suspended, Relaxed) == suspended {
+            return false;
+        }
+        self.hold_or_release(suspended);
+        true
+    }
+
+    pub fn is_moderator(&self) -> bool {
+        self.moderator.load(Relaxed)
+    }
+
+    /// Whether it joined its room with the room's secret (set before it enters the room).
+    pub fn set_moderator(&self, moderator: bool) {
+        self.moderator.store(moderator, Relaxed);
+    }
+
+    /// The room it is in was muted or unmuted (called by the room, under its state lock).
+    pub fn set_room_muted(&self, muted: bool) {
+        if self.room_muted.swap(muted, Relaxed) != muted && !self.is_moderator() {
+            self.hold_or_release(muted);
+        }
+    }
+
+    /// Whether the room holds its voice: suspended, or a muted room and not a moderator. Its
+    /// own `muted` is separate.
+    pub fn held_by_room(&self, room_muted: bool) -> bool {
+        self.is_suspended() || (room_muted && !self.is_moderator())
+    }
+
+    /// Entering a room: not suspended, and the room's mute as it stands.
+    pub fn enter_room(&self, room_muted: bool) {
+        self.suspended.store(false, Relaxed);
+        self.room_muted.store(room_muted, Relaxed);
+    }
+
+    /// Out of its room: nothing of the room's holds it any more.
+    pub fn leave_room(&self) {
+        self.suspended.store(false, Relaxed);
+        self.room_muted.store(false, Relaxed);
+        self.moderator.store(false, Relaxed);
+    }
+
+    fn hold_or_release(&self, held: bool) {
+        if held {
+            self.queue.lock().reset();
+            self.talking.store(false, Relaxed);
+        } else {
+            self.reset_voice();
+        }
+    }
+
     pub fn is_setup(&self) -> bool {
         self.setup.load(Relaxed)
     }
@@ -219,20 +290,32 @@ impl Participant {
         self.setup.store(false, Relaxed);
     }
 
-    pub fn count_rejected(&self, packets: u64) {
-        self.rejected_packets.fetch_add(packets, Relaxed);
+    /// Counts packets dropped on arrival: unparseable or of another payload type, and (plain
+    /// RTP) from an address that is not the participant's.
+    pub fn count_rejected(&self, rejected: u64, foreign: u64) {
+        self.rejected_packets.fetch_add(rejected, Relaxed);
+        self.foreign_packets.fetch_add(foreign, Relaxed);
     }
 
-    /// Queues one received RTP packet for the mixer (called on Janus's or the mixer's threads),
-    /// stamped with its arrival time.
+    /// Queues one RTP packet for the mixer that arrived just now (Janus's RTP threads).
     pub fn receive(&self, header: PacketHeader, payload: &[u8], audio_level: Option<u8>) {
-        if self.is_muted() {
-            return; // muted voices are not mixed; nothing to keep
+        self.receive_at(header, payload, audio_level, clock::now_us());
+    }
+
+    /// Queues one RTP packet that arrived at `arrival_us` (on `media::clock`).
+    pub fn receive_at(
+        &self,
+        header: PacketHeader,
+        payload: &[u8],
+        audio_level: Option<u8>,
+        arrival_us: u64,
+    ) {
+        if self.is_muted() || self.held_by_room(self.room_muted.load(Relaxed)) {
+            return; // voices that are not mixed are not kept
         }
-        let arrival = clock::now_us();
         self.queue
             .lock()
-            .push(header, payload, audio_level, arrival);
+            .push(header, payload, audio_level, arrival_us);
     }
 
     /// The settings as they stand, for `configure` to change some of them.
@@ -344,7 +427,8 @@ impl Participant {
         }
     }
 
-    /// The participant as rooms list it: `{"userid","display","setup","muted","talking"}`.
+    /// The participant as rooms list it: `{"userid","display","setup","muted","talking"}`, and
+    /// `"suspended": true` while suspended (absent otherwise, as in AudioBridge).
     pub fn describe(&self) -> Value {
         let mut v = json!({
             "userid": self.user_id(),
@@ -355,6 +439,9 @@ impl Participant {
         if let Some(display) = self.display() {
             v["display"] = Value::String(display);
         }
+        if self.is_suspended() {
+            v["suspended"] = Value::Bool(true);
+        }
         v
     }
 
@@ -363,6 +450,7 @@ impl Participant {
         json!({
             "queue": self.describe_playout(),
             "rejected_packets": self.rejected_packets.load(Relaxed),
+            "foreign_packets": self.foreign_packets.load(Relaxed),
         })
     }
 

@@ -5,6 +5,7 @@ use crate::archive::recorder::{FailureHook, FinishedHook, Recorder};
 use crate::conference::config::Config;
 use crate::conference::endpoint::Host;
 use crate::conference::events::{Events, Notices};
+use crate::conference::permanent::PermanentRooms;
 use crate::conference::room::{Room, RoomSettings};
 use crate::conference::rooms::Rooms;
 use crate::conference::services::Services;
@@ -28,6 +29,8 @@ pub struct Plugin {
     pub services: Arc<Services>,
     /// Where plain-RTP participants' sockets are bound.
     pub local_ip: IpAddr,
+    /// Rooms saved in the configuration file.
+    pub permanent: PermanentRooms,
 }
 
 impl Plugin {
@@ -35,6 +38,7 @@ impl Plugin {
     pub fn start(config: Config, host: Arc<dyn Host>) -> Result<Arc<Plugin>, String> {
         config.prepare_folders()?;
         let rooms = Arc::new(Rooms::default());
+        let permanent = PermanentRooms::new(host.clone());
         let events = Events::start(host, config.events)
             .map_err(|e| format!("cannot start the event thread: {e}"))?;
         let recorder = Recorder::start(
@@ -65,6 +69,7 @@ impl Plugin {
                 events,
             }),
             local_ip,
+            permanent,
         }))
     }
 

@@ -9,6 +9,7 @@
 
 use crate::archive::recorder::RecordingHandle;
 use crate::archive::recording::Voiced;
+use crate::conference::access::AccessList;
 use crate::conference::events::Notices;
 use crate::conference::participant::{Media, Participant, Transport, log_codec_error};
 use crate::conference::services::Services;
@@ -35,8 +36,15 @@ pub struct RoomSettings {
     /// most), or everyone.
     pub mixing: MixPolicy,
     pub allow_rtp_participants: bool,
+    /// Plain-RTP participants are whoever sends first to their port, and get the mix there
+    /// (symmetric RTP); otherwise only their declared address is heard.
+    pub rtp_symmetric: bool,
     /// How each participant's jitter queue holds packets unless they ask otherwise.
     pub default_playout: Mode,
+    /// Who may join: the tokens of `allowed`, when checked.
+    pub access: AccessList,
+    /// This room's `recording_pattern`, instead of the configuration's.
+    pub recording_pattern: Option<String>,
     /// While recorded, each participant's own audio also goes to a track of its own.
     pub record_participants: bool,
 }
@@ -53,10 +61,19 @@ pub enum Recording {
     Failed(RecordingHandle),
 }
 
+impl Recording {
+    /// Whether the room is recorded now, as `list` shows it (`record`).
+    pub fn is_on(&self) -> bool {
+        matches!(self, Recording::Waiting | Recording::Active(_))
+    }
+}
+
 pub struct RoomState {
     pub settings: RoomSettings,
     pub participants: Vec<Arc<Participant>>,
     pub destroyed: bool,
+    /// `mute_room`: nobody but moderators is mixed.
+    pub muted: bool,
     /// A mixer thread is ticking this room.
     scheduled: bool,
     pub recording: Recording,
@@ -98,6 +115,7 @@ impl Room {
                     settings,
                     participants: Vec::new(),
                     destroyed: false,
+                    muted: false,
                     scheduled: false,
                     recording: if record {
                         Recording::Waiting
@@ -156,18 +174,16 @@ impl Room {
             let others: Vec<Value> = state.participants.iter().map(|p| p.describe()).collect();
             let joined = json!({"audioroom": "joined", "id": self.id, "participants": [participant.describe()]});
             notices.tell_all(&state.participants, None, &joined);
+            participant.enter_room(state.muted);
             state.participants.push(participant.clone());
             if matches!(state.recording, Recording::Waiting) {
-                let handle = self
-                    .services
-                    .recorder
-                    .start_recording(&self.id, self.sampling_rate);
-                state.recording = Recording::Active(handle);
-            }
-            let track = state.settings.record_participants;
-            if let Recording::Active(recording) = &mut state.recording {
-                let display = participant.display();
-                recording.join(member_key(participant), user_id, display, track);
+                // Everyone, the newcomer included, is in the recording from its first frame.
+                state.recording = Recording::Active(self.start_recording(&state, notices));
+            } else {
+                let track = state.settings.record_participants;
+                if let Recording::Active(recording) = &mut state.recording {
+                    join_recording(recording, participant, track);
+                }
             }
             let schedule = !state.scheduled;
             state.scheduled = true;
@@ -196,6 +212,7 @@ impl Room {
             recording.leave(member_key(participant));
         }
         self.stopped_talking(&state, participant, notices);
+        participant.leave_room();
         let leaving =
             json!({"audioroom": "event", "id": self.id, "leaving": participant.user_id()});
         notices.tell_all(&state.participants, None, &leaving);
@@ -211,19 +228,58 @@ impl Room {
         }
         if muted && was_talking {
             let state = self.state();
-            if state.settings.audiolevel_event {
-                let event = json!({"audioroom": "stopped-talking", "id": self.id, "userid": participant.user_id()});
-                notices.tell_all(&state.participants, None, &event);
-            }
+            self.tell_talking(&state, participant, false, notices);
         }
         true
     }
 
     fn stopped_talking(&self, state: &RoomState, participant: &Participant, notices: &mut Notices) {
-        if participant.stop_talking() && state.settings.audiolevel_event {
-            let event = json!({"audioroom": "stopped-talking", "id": self.id, "userid": participant.user_id()});
-            notices.tell_all(&state.participants, None, &event);
+        if participant.stop_talking() {
+            self.tell_talking(state, participant, false, notices);
         }
+    }
+
+    /// A talking change, for the room and for Janus's event handlers, in rooms that asked for
+    /// talking events.
+    pub(crate) fn tell_talking(
+        &self,
+        state: &RoomState,
+        participant: &Participant,
+        talking: bool,
+        notices: &mut Notices,
+    ) {
+        if !state.settings.audiolevel_event {
+            return;
+        }
+        let kind = if talking {
+            "talking"
+        } else {
+            "stopped-talking"
+        };
+        let user_id = participant.user_id();
+        let event = json!({"audioroom": kind, "id": self.id, "userid": user_id});
+        notices.tell_all(&state.participants, None, &event);
+        let about = json!({"event": kind, "id": self.id, "userid": user_id});
+        notices.tell_handlers(Some(participant), about);
+    }
+
+    /// A new recording of this room, from now on (called with the state lock held); Janus's
+    /// event handlers hear that it started.
+    pub(crate) fn start_recording(
+        &self,
+        state: &RoomState,
+        notices: &mut Notices,
+    ) -> RecordingHandle {
+        let pattern = state.settings.recording_pattern.as_deref();
+        let mut handle =
+            self.services
+                .recorder
+                .start_recording_with(&self.id, self.sampling_rate, pattern);
+        for p in &state.participants {
+            join_recording(&mut handle, p, state.settings.record_participants);
+        }
+        notices.tell_handlers(None, json!({"event": "recording-started", "id": self.id}));
+        handle
     }
 
     /// Marks the room destroyed and empties it; returns who was in it and the recording to
@@ -239,6 +295,7 @@ impl Room {
         drop(state);
         for p in &participants {
             p.stop_talking();
+            p.leave_room();
         }
         (participants, recording)
     }
@@ -254,6 +311,9 @@ impl Room {
             }
             let event = json!({"audioroom": "event", "id": self.id, "recording": "stopped", "reason": reason});
             notices.tell_all(&state.participants, None, &event);
+            drop(state);
+            let about = json!({"event": "recording-stopped", "id": self.id, "reason": reason});
+            notices.tell_handlers(None, about);
         }
     }
 
@@ -270,7 +330,9 @@ impl Room {
                 "id": self.id,
                 "description": state.settings.description,
                 "sampling_rate": self.sampling_rate,
-                "record": matches!(state.recording, Recording::Waiting | Recording::Active(_)),
+                "pin_required": state.settings.pin.is_some(),
+                "muted": state.muted,
+                "record": state.recording.is_on(),
                 "num_participants": state.participants.len(),
             });
             (room, state.participants.clone())
@@ -306,11 +368,11 @@ impl Room {
             let Transport::PlainRtp(link) = p.transport() else {
                 continue;
             };
-            let drained = link.drain(MAX_DATAGRAMS_PER_TICK, |packet| {
-                p.receive(packet.header(), packet.payload, packet.audio_level)
+            let drained = link.drain(MAX_DATAGRAMS_PER_TICK, |packet, arrival| {
+                p.receive_at(packet.header(), packet.payload, packet.audio_level, arrival)
             });
-            if drained.rejected > 0 {
-                p.count_rejected(drained.rejected as u64);
+            if drained.rejected + drained.foreign > 0 {
+                p.count_rejected(drained.rejected as u64, drained.foreign as u64);
             }
             if drained.valid > 0 && !p.set_setup(true) {
                 let event =
@@ -354,8 +416,10 @@ impl Room {
                         ..
                     } = &mut **media;
                     let mut member = Member::new(voice, gate, downlink, p.queue(), &***p);
-                    member.sends = p.is_setup() && !p.is_muted();
-                    member.listens = p.is_setup();
+                    // Suspended: out of the mix both ways, its RTP clock running on (seamless
+                    // resume). A muted room holds everyone's voice but its moderators'.
+                    member.sends = p.is_setup() && !p.is_muted() && !p.held_by_room(snapshot.muted);
+                    member.listens = p.is_setup() && !p.is_suspended();
                     member.volume_percent = p.volume_percent();
                     member
                 })
@@ -389,6 +453,8 @@ impl Room {
                 };
                 let event = json!({"audioroom": kind, "id": self.id, "userid": p.user_id()});
                 notices.tell_all(members, None, &event);
+                let about = json!({"event": kind, "id": self.id, "userid": p.user_id()});
+                notices.tell_handlers(Some(p), about);
             }
         }
         (mix.full_mix().to_vec(), voices)
@@ -398,6 +464,17 @@ impl Room {
 /// How the recording knows a member: the participant object, for as long as it is in the room.
 fn member_key(participant: &Participant) -> u64 {
     std::ptr::from_ref(participant) as usize as u64
+}
+
+/// A participant is in the recording from now on (its speech, and with `track` its own track).
+fn join_recording(recording: &mut RecordingHandle, participant: &Participant, track: bool) {
+    let display = participant.display();
+    recording.join(
+        member_key(participant),
+        participant.user_id(),
+        display,
+        track,
+    );
 }
 
 /// The room's settings a tick uses, as of its start.
@@ -410,6 +487,8 @@ struct Snapshot {
     recorded: bool,
     /// ... and each member's packets, for their tracks.
     tracks: bool,
+    /// The room is muted (`mute_room`).
+    muted: bool,
 }
 
 impl Mixable for Room {
@@ -429,6 +508,7 @@ impl Mixable for Room {
                 talk_events: state.settings.audiolevel_event,
                 recorded,
                 tracks: recorded && state.settings.record_participants,
+                muted: state.muted,
             };
             (state.participants.clone(), snapshot)
         };

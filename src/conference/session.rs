@@ -122,7 +122,7 @@ impl Session {
             Ok(p) if !p.payload.is_empty() => {
                 participant.receive(p.header(), p.payload, audio_level)
             }
-            _ => participant.count_rejected(1),
+            _ => participant.count_rejected(1, 0),
         }
     }
 

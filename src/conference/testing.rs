@@ -3,6 +3,7 @@
 use crate::conference::endpoint::{Endpoint, Host};
 use crate::locks::OrderedMutex;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
@@ -78,14 +79,36 @@ impl Endpoint for FakeEndpoint {
     }
 }
 
-/// Janus as a whole: records what event handlers are told.
-#[derive(Default)]
+/// Janus as a whole: records what event handlers are told, and keeps the sections of permanent
+/// rooms as the configuration file would.
 pub struct FakeHost {
     pub events: OrderedMutex<Vec<Value>>,
+    pub sections: OrderedMutex<BTreeMap<String, Value>>,
+}
+
+impl Default for FakeHost {
+    fn default() -> Self {
+        FakeHost {
+            events: OrderedMutex::default(),
+            sections: OrderedMutex::leaf("fake sections", BTreeMap::new()),
+        }
+    }
 }
 
 impl Host for FakeHost {
     fn notify_handlers(&self, event: &Value) {
         self.events.lock().push(event.clone());
+    }
+
+    fn save_room(&self, section: &str, items: &Value) -> Result<(), String> {
+        self.sections
+            .lock()
+            .insert(section.to_owned(), items.clone());
+        Ok(())
+    }
+
+    fn remove_room(&self, section: &str) -> Result<(), String> {
+        self.sections.lock().remove(section);
+        Ok(())
     }
 }

@@ -9,6 +9,7 @@
 use crate::api::dispatch::{self as requests, Dispatch};
 use crate::api::errors::{ApiError, ErrorCode};
 use crate::api::jsep::{Answer, Offer, OfferInput};
+use crate::api::permanent_rooms;
 use crate::conference::config::{Config, SetError};
 use crate::conference::plugin::Plugin;
 use crate::conference::session::Session;
@@ -227,6 +228,45 @@ pub unsafe extern "C" fn audioroom_plugin_init(
             }
         }
     })
+}
+
+/// Makes the room of one section of the configuration file, at start-up after
+/// `audioroom_plugin_init`. `section` is the section's name (`room-<encoded id>`; others are
+/// logged and ignored), `items_json` a JSON object of its items: strings, and arrays of strings.
+/// `BadValue` when the section makes no room (the reason is logged).
+///
+/// # Safety
+/// `section` and `items_json` must be NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn audioroom_plugin_load_room(
+    section: *const c_char,
+    items_json: *const c_char,
+) -> AudioroomResult {
+    guard(
+        "audioroom_plugin_load_room",
+        AudioroomResult::InternalError,
+        || {
+            // SAFETY: NULL or NUL-terminated strings, as documented above.
+            let (section, items) = unsafe { (text(section), text(items_json)) };
+            let (Some(section), Some(items)) = (section, items) else {
+                return AudioroomResult::InvalidArgument;
+            };
+            let Some(plugin) = plugin() else {
+                return AudioroomResult::NotInitialized;
+            };
+            let items = serde_json::from_str(items).unwrap_or(serde_json::Value::Null);
+            match permanent_rooms::load(&plugin, section, &items) {
+                Ok(id) => {
+                    log!(Info, "Room {id} loaded from section {section}");
+                    AudioroomResult::Ok
+                }
+                Err(reason) => {
+                    log!(Error, "Configuration: section {section} ignored: {reason}");
+                    AudioroomResult::BadValue
+                }
+            }
+        },
+    )
 }
 
 /// Stops the plugin (Janus shutdown): mixing stops, every recording is finished and its job

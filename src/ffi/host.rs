@@ -39,6 +39,14 @@ pub struct AudioroomHostCallbacks {
     pub handle_ref: Option<unsafe extern "C" fn(handle: *mut c_void)>,
     /// Drops one reference on a handle.
     pub handle_unref: Option<unsafe extern "C" fn(handle: *mut c_void)>,
+    /// Writes a permanent room's section into the plugin's configuration file through Janus's
+    /// config API, replacing the section of that name, and saves the file. `items_json` is a
+    /// JSON object whose values are strings (items) or arrays of strings (arrays). Returns 0
+    /// when the file was written; the glue logs why not. Called on request threads only.
+    pub save_room:
+        Option<unsafe extern "C" fn(section: *const c_char, items_json: *const c_char) -> c_int>,
+    /// Takes a section out of the configuration file and saves the file; 0 when written.
+    pub remove_room: Option<unsafe extern "C" fn(section: *const c_char) -> c_int>,
 }
 
 /// Written at `init` and `destroy` only; read for a copy and released at once.
@@ -87,6 +95,34 @@ pub struct JanusHost;
 impl Host for JanusHost {
     fn notify_handlers(&self, event: &Value) {
         notify(std::ptr::null_mut(), event);
+    }
+
+    fn save_room(&self, section: &str, items: &Value) -> Result<(), String> {
+        let save = callbacks()
+            .and_then(|c| c.save_room)
+            .ok_or("the glue cannot save rooms")?;
+        let (section, items) = (c_text(section), c_text(&items.to_string()));
+        // SAFETY: NUL-terminated strings that outlive the call.
+        let written = unsafe { save(section.as_ptr(), items.as_ptr()) };
+        written_or_logged(written)
+    }
+
+    fn remove_room(&self, section: &str) -> Result<(), String> {
+        let remove = callbacks()
+            .and_then(|c| c.remove_room)
+            .ok_or("the glue cannot save rooms")?;
+        let section = c_text(section);
+        // SAFETY: a NUL-terminated string that outlives the call.
+        let written = unsafe { remove(section.as_ptr()) };
+        written_or_logged(written)
+    }
+}
+
+fn written_or_logged(result: c_int) -> Result<(), String> {
+    if result == 0 {
+        Ok(())
+    } else {
+        Err("the configuration file was not written (Janus's log says why)".into())
     }
 }
 

@@ -3,25 +3,49 @@
 //! participant's audio and sends it the mix. The socket is non-blocking and drained by the
 //! room's mixer thread at each tick, so plain-RTP participants need no thread of their own;
 //! the drain is bounded, so a flood at one port cannot delay any room's tick.
+//!
+//! Each datagram carries the kernel's receive time (`SO_TIMESTAMPNS`), so the jitter buffer
+//! measures when a packet really arrived rather than when the tick drained it, and its source
+//! address, so that only the participant speaks as the participant: the address it declared
+//! in `join`, or, for symmetric-RTP gateways, the first address that sent valid RTP (latching),
+//! to which the mix then goes too.
 
 use crate::locks::OrderedMutex;
+use crate::media::clock;
 use crate::media::rtp::{self, RtpPacket};
-use std::io;
+use nix::sys::socket::{
+    ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg, setsockopt, sockopt,
+};
+use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Most datagrams read from one socket in one tick: a sender uses one or two (20 or 10 ms
 /// packets), a late tick a few more. The rest waits for the next tick, and the kernel drops
 /// what its buffer cannot hold, as the network would.
 pub const MAX_DATAGRAMS_PER_TICK: usize = 8;
 
+/// Whose packets a link accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sources {
+    /// Only those from this address (any port: gateways often send from another port than the
+    /// one they receive on).
+    Declared(IpAddr),
+    /// The first address (and port) that sends valid RTP, and only it from then on; the mix
+    /// goes there (symmetric RTP, for gateways behind NAT or that do not know their address).
+    Latch,
+}
+
 /// What the participant asked for in `join`'s `rtp` object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlainRtpRequest {
-    /// Where the mix goes.
+    /// Where the mix goes (until a latching link learns better).
     pub remote: SocketAddr,
     pub payload_type: u8,
     pub audio_level_ext: Option<u8>,
     pub fec: bool,
+    pub sources: Sources,
 }
 
 /// What one drain of the socket found.
@@ -31,17 +55,34 @@ pub struct Drained {
     pub valid: u32,
     /// Datagrams that were not RTP of the agreed payload type.
     pub rejected: u32,
+    /// Datagrams from an address the link does not accept.
+    pub foreign: u32,
     /// The drain stopped at its bound with datagrams still waiting.
     pub capped: bool,
 }
 
-pub struct PlainRtpLink {
+struct Endpoint {
     /// `None` once closed (kicked, or its room destroyed): the port is free again.
-    socket: OrderedMutex<Option<UdpSocket>>,
+    socket: Option<UdpSocket>,
+    /// Where the mix goes.
+    remote: SocketAddr,
+    /// The latched source, once one came.
+    latched: Option<SocketAddr>,
+}
+
+pub struct PlainRtpLink {
+    endpoint: OrderedMutex<Endpoint>,
     pub local: SocketAddr,
-    pub remote: SocketAddr,
     pub payload_type: u8,
     pub audio_level_ext: Option<u8>,
+    sources: Sources,
+}
+
+/// One datagram: its length, where it came from, and when it arrived (µs on `media::clock`).
+struct Datagram {
+    len: usize,
+    from: Option<SocketAddr>,
+    arrival_us: u64,
 }
 
 impl PlainRtpLink {
@@ -61,12 +102,21 @@ impl PlainRtpLink {
             match UdpSocket::bind(SocketAddr::new(local_ip, port as u16)) {
                 Ok(socket) => {
                     socket.set_nonblocking(true)?;
+                    // Without timestamps arrivals are still stamped, when drained.
+                    let _ = setsockopt(&socket, sockopt::ReceiveTimestampns, &true);
                     return Ok(PlainRtpLink {
                         local: socket.local_addr()?,
-                        socket: OrderedMutex::leaf("plain RTP socket", Some(socket)),
-                        remote: request.remote,
+                        endpoint: OrderedMutex::leaf(
+                            "plain RTP socket",
+                            Endpoint {
+                                socket: Some(socket),
+                                remote: request.remote,
+                                latched: None,
+                            },
+                        ),
                         payload_type: request.payload_type,
                         audio_level_ext: request.audio_level_ext,
+                        sources: request.sources,
                     });
                 }
                 Err(e) => last_error = e,
@@ -75,31 +125,43 @@ impl PlainRtpLink {
         Err(last_error)
     }
 
+    /// Where the mix goes now.
+    pub fn remote(&self) -> SocketAddr {
+        self.endpoint.lock().remote
+    }
+
     pub fn send(&self, packet: &[u8]) {
         // A full socket buffer drops the packet, as the network would.
-        if let Some(socket) = self.socket.lock().as_ref() {
-            let _ = socket.send_to(packet, self.remote);
+        let endpoint = self.endpoint.lock();
+        if let Some(socket) = endpoint.socket.as_ref() {
+            let _ = socket.send_to(packet, endpoint.remote);
         }
     }
 
     /// Closes the socket, as a PeerConnection is closed.
     pub fn close(&self) {
-        self.socket.lock().take();
+        self.endpoint.lock().socket.take();
     }
 
-    /// Reads at most `max` datagrams and hands every valid packet to `deliver` (with the
-    /// socket's lock released: `deliver` takes the participant's queue, another leaf).
-    pub fn drain(&self, max: usize, mut deliver: impl FnMut(&RtpPacket)) -> Drained {
+    /// Reads at most `max` datagrams and hands every valid packet from an accepted source to
+    /// `deliver`, with its arrival time (with the socket's lock released: `deliver` takes the
+    /// participant's queue, another leaf).
+    pub fn drain(&self, max: usize, mut deliver: impl FnMut(&RtpPacket, u64)) -> Drained {
         let mut buf = [0u8; 1600];
         let mut drained = Drained::default();
+        let clocks = Clocks::now();
         for _ in 0..max {
-            let Some(len) = self.receive_one(&mut buf) else {
+            let Some(datagram) = self.receive_one(&mut buf, &clocks) else {
                 return drained;
             };
-            match rtp::parse(&buf[..len], self.audio_level_ext) {
+            match rtp::parse(&buf[..datagram.len], self.audio_level_ext) {
                 Ok(p) if p.payload_type == self.payload_type && !p.payload.is_empty() => {
-                    drained.valid += 1;
-                    deliver(&p);
+                    if self.accepts(datagram.from) {
+                        drained.valid += 1;
+                        deliver(&p, datagram.arrival_us);
+                    } else {
+                        drained.foreign += 1;
+                    }
                 }
                 _ => drained.rejected += 1,
             }
@@ -108,12 +170,83 @@ impl PlainRtpLink {
         drained
     }
 
-    /// One waiting datagram's length, or `None` when there is none or the link is closed.
-    fn receive_one(&self, buf: &mut [u8]) -> Option<usize> {
-        let socket = self.socket.lock();
-        let (len, _from) = socket.as_ref()?.recv_from(buf).ok()?;
-        drop(socket);
-        Some(len)
+    /// Whether a valid packet from `from` is the participant's; a latching link learns its
+    /// source (and sends the mix there) from the first one.
+    fn accepts(&self, from: Option<SocketAddr>) -> bool {
+        let Some(from) = from else { return false };
+        match self.sources {
+            Sources::Declared(ip) => from.ip() == ip,
+            Sources::Latch => {
+                let mut endpoint = self.endpoint.lock();
+                match endpoint.latched {
+                    Some(latched) => latched == from,
+                    None => {
+                        endpoint.latched = Some(from);
+                        endpoint.remote = from;
+                        true
+                    }
+                }
+            }
+        }
+    }
+
+    /// One waiting datagram, or `None` when there is none or the link is closed.
+    fn receive_one(&self, buf: &mut [u8], clocks: &Clocks) -> Option<Datagram> {
+        let endpoint = self.endpoint.lock();
+        let fd = endpoint.socket.as_ref()?.as_raw_fd();
+        let mut iov = [IoSliceMut::new(buf)];
+        let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
+        let message =
+            recvmsg::<SockaddrStorage>(fd, &mut iov, Some(&mut cmsg), MsgFlags::MSG_DONTWAIT)
+                .ok()?;
+        drop(endpoint);
+        let mut arrival_us = clocks.monotonic_us;
+        if let Ok(cmsgs) = message.cmsgs() {
+            for c in cmsgs {
+                if let ControlMessageOwned::ScmTimestampns(at) = c {
+                    let at_ns = at.tv_sec() as i128 * 1_000_000_000 + at.tv_nsec() as i128;
+                    arrival_us = clocks.to_monotonic_us(at_ns);
+                }
+            }
+        }
+        let from = message.address.and_then(|a| {
+            a.as_sockaddr_in()
+                .map(|v4| SocketAddr::from(std::net::SocketAddrV4::from(*v4)))
+                .or_else(|| {
+                    a.as_sockaddr_in6()
+                        .map(|v6| SocketAddr::from(std::net::SocketAddrV6::from(*v6)))
+                })
+        });
+        Some(Datagram {
+            len: message.bytes,
+            from,
+            arrival_us,
+        })
+    }
+}
+
+/// The wall clock (which kernel receive timestamps use) against the media clock, read once per
+/// drain, to move timestamps from one to the other.
+struct Clocks {
+    realtime_ns: i128,
+    monotonic_us: u64,
+}
+
+impl Clocks {
+    fn now() -> Self {
+        let realtime_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i128);
+        Clocks {
+            realtime_ns,
+            monotonic_us: clock::now_us(),
+        }
+    }
+
+    /// A wall-clock time (ns), as µs on the media clock; never later than now.
+    fn to_monotonic_us(&self, realtime_ns: i128) -> u64 {
+        let ago_us = ((self.realtime_ns - realtime_ns) / 1000).clamp(0, 10_000_000) as u64;
+        self.monotonic_us.saturating_sub(ago_us)
     }
 }
 
@@ -148,13 +281,14 @@ mod tests {
         packet
     }
 
-    fn link_and_sender() -> (PlainRtpLink, UdpSocket) {
+    fn link_and_sender(sources: Option<Sources>) -> (PlainRtpLink, UdpSocket) {
         let sender = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let request = PlainRtpRequest {
             remote: sender.local_addr().unwrap(),
             payload_type: 111,
             audio_level_ext: None,
             fec: false,
+            sources: sources.unwrap_or(Sources::Declared(Ipv4Addr::LOCALHOST.into())),
         };
         let link =
             PlainRtpLink::bind(Ipv4Addr::LOCALHOST.into(), (20000, 60000), &request).unwrap();
@@ -163,10 +297,10 @@ mod tests {
 
     #[test]
     fn waiting_datagrams_are_read_and_garbage_is_counted() {
-        let (link, sender) = link_and_sender();
+        let (link, sender) = link_and_sender(None);
         let mut sequences = Vec::new();
         assert_eq!(
-            link.drain(8, |_| ()),
+            link.drain(8, |_, _| ()),
             Drained::default(),
             "nothing sent yet"
         );
@@ -179,22 +313,18 @@ mod tests {
         sender.send_to(&packet(0, 5), link.local).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(50));
 
-        let drained = link.drain(8, |p| sequences.push(p.sequence));
+        let drained = link.drain(8, |p, _| sequences.push(p.sequence));
         assert_eq!(sequences, [0, 1, 2, 3, 4]);
         assert_eq!(
-            drained,
-            Drained {
-                valid: 5,
-                rejected: 2,
-                capped: false
-            }
+            (drained.valid, drained.rejected, drained.capped),
+            (5, 2, false)
         );
-        assert_eq!(link.drain(8, |_| ()), Drained::default(), "emptied");
+        assert_eq!(link.drain(8, |_, _| ()), Drained::default(), "emptied");
 
         link.close();
         sender.send_to(&packet(111, 6), link.local).unwrap();
         assert_eq!(
-            link.drain(8, |_| ()).valid,
+            link.drain(8, |_, _| ()).valid,
             0,
             "a closed link reads nothing"
         );
@@ -202,20 +332,61 @@ mod tests {
 
     #[test]
     fn a_flood_is_read_a_bounded_number_at_a_time() {
-        let (link, sender) = link_and_sender();
+        let (link, sender) = link_and_sender(None);
         for sequence in 0..100 {
             sender.send_to(&packet(111, sequence), link.local).unwrap();
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
-        let first = link.drain(MAX_DATAGRAMS_PER_TICK, |_| ());
+        let first = link.drain(MAX_DATAGRAMS_PER_TICK, |_, _| ());
         assert_eq!(first.valid as usize, MAX_DATAGRAMS_PER_TICK);
         assert!(first.capped);
         let mut total = first.valid;
         while total < 100 {
-            let more = link.drain(MAX_DATAGRAMS_PER_TICK, |_| ());
+            let more = link.drain(MAX_DATAGRAMS_PER_TICK, |_, _| ());
             assert!(more.valid as usize <= MAX_DATAGRAMS_PER_TICK);
             total += more.valid;
         }
         assert_eq!(total, 100, "nothing lost when the bound only delays");
+    }
+
+    #[test]
+    fn arrivals_carry_the_kernels_receive_time() {
+        let (link, sender) = link_and_sender(None);
+        sender.send_to(&packet(111, 1), link.local).unwrap();
+        let sent_at = clock::now_us();
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        let mut arrival = 0;
+        link.drain(8, |_, at| arrival = at);
+        let drained_at = clock::now_us();
+        // Stamped when it arrived, not 60 ms later when it was drained.
+        assert!(
+            arrival + 40_000 < drained_at,
+            "{arrival} vs drained at {drained_at}"
+        );
+        assert!(arrival + 5_000 >= sent_at, "{arrival} vs sent at {sent_at}");
+    }
+
+    #[test]
+    fn only_the_declared_address_or_the_latched_source_speaks() {
+        let intruder = UdpSocket::bind((Ipv4Addr::new(127, 0, 0, 2), 0)).unwrap();
+        // Declared 127.0.0.1: another address is refused.
+        let (link, sender) = link_and_sender(None);
+        intruder.send_to(&packet(111, 1), link.local).unwrap();
+        sender.send_to(&packet(111, 2), link.local).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let mut heard = Vec::new();
+        let drained = link.drain(8, |p, _| heard.push(p.sequence));
+        assert_eq!((heard, drained.foreign), (vec![2], 1));
+
+        // Latching: the first valid sender is the participant, and the mix goes back to it.
+        let (link, _) = link_and_sender(Some(Sources::Latch));
+        intruder.send_to(b"garbage first", link.local).unwrap();
+        intruder.send_to(&packet(111, 1), link.local).unwrap();
+        sender.send_to(&packet(111, 2), link.local).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let mut heard = Vec::new();
+        let drained = link.drain(8, |p, _| heard.push(p.sequence));
+        assert_eq!((heard, drained.foreign, drained.rejected), (vec![1], 1, 1));
+        assert_eq!(link.remote(), intruder.local_addr().unwrap());
     }
 }

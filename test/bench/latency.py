@@ -62,7 +62,8 @@ def run_path(janus: Janus, plugin: str, path: str, opts, n: int = 0) -> dict:
         bench.check_reply(plugin, session.request(admin, bench.create_body(plugin, room, rtp=True)), "created")
         cmd = bench.realtime_prefix() + [
             str(opts.latency_probe), "--path", path, "--warmup", str(opts.warmup),
-            "--duration", str(opts.duration or DURATION[path]), "--burst-period-ms", str(opts.burst_period_ms)]
+            "--duration", str(opts.duration or DURATION[path]), "--burst-period-ms", str(opts.burst_period_ms),
+            "--spike-every-s", str(opts.spike_every)]
         probe = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         out = LineReader(probe.stdout)
         port = int(out.get(60).split()[1])
@@ -116,16 +117,18 @@ def run_path(janus: Janus, plugin: str, path: str, opts, n: int = 0) -> dict:
 
 
 def concealed_from_stats(before: dict | None, after: dict | None, window_s: float) -> dict | None:
-    """audioroom's own count of the talker's concealed slots (jitter queue `lost`) over the
-    window, as a share of the window's 20 ms slots. AudioBridge's handle_info has no such
-    counter; then None."""
+    """audioroom's own count of the talker's concealed slots (its jitter buffer's `concealed`,
+    `lost` before the adaptive buffer) over the window, as a share of the window's 20 ms slots.
+    AudioBridge's handle_info has no such counter; then None."""
     try:
         b, a = before["queue"], after["queue"]
     except (TypeError, KeyError):
         return None
+    key = "concealed" if "concealed" in a else "lost"
     slots = window_s * 50
-    return {"lost": a["lost"] - b["lost"], "late": a["late"] - b["late"], "slots": round(slots),
-            "share": (a["lost"] - b["lost"]) / slots if slots else None}
+    lost = a[key] - b[key]
+    return {"lost": lost, "late": a["late"] - b["late"], "slots": round(slots),
+            "share": lost / slots if slots else None}
 
 
 def recovery(series: list[dict], reference_ms: float | None) -> list[float | None]:
@@ -180,7 +183,7 @@ def summarise(results: list[dict], plugins: list[str], paths: list[str]) -> list
                 if ref is None:
                     spike_cell = "(no clean-path figure)"
                 elif times:
-                    spike_cell = ", ".join("not within 10 s" if t is None else f"≤ {t / 1e3:.1f} s" for t in times)
+                    spike_cell = ", ".join("not before the next spike" if t is None else f"≤ {t / 1e3:.1f} s" for t in times)
                 r["recovery_ms"] = times
             rows.append(
                 f"| {LABEL[plugin]} | {path} | {pre} | {r['bursts_detected']} / {r['bursts']} | "
@@ -226,7 +229,7 @@ def notes(results: list[dict]) -> list[str]:
 def smoke_run(janus: Janus, args) -> dict:
     """The smoke check: one short clean-path run against audioroom."""
     opts = SimpleNamespace(latency_probe=args.latency_probe, warmup=1.5, duration=2.0, burst_period_ms=1000,
-                           prebuffer=None, quality=args.quality, settle=0.3)
+                           prebuffer=None, quality=args.quality, settle=0.3, spike_every=10)
     return run_path(janus, OURS, "clean", opts)
 
 
@@ -252,6 +255,7 @@ def main() -> int:
                     help="measured seconds per path (default: clean 20, jitter 30, spike 40)")
     ap.add_argument("--warmup", type=float, default=3.0, help="seconds before the first counted burst (default 3)")
     ap.add_argument("--burst-period-ms", type=int, default=1000, help="one burst every ... ms (default 1000)")
+    ap.add_argument("--spike-every", type=int, default=10, help="seconds between delay spikes on the spike path (default 10)")
     ap.add_argument("--quality", type=int, default=4, help="Opus complexity of the mixes, both plugins (default 4)")
     ap.add_argument("--debug-level", type=int, default=4)
     ap.add_argument("--settle", type=float, default=2.0, help="seconds between runs")

@@ -71,6 +71,23 @@ static void fake_unref(void *handle) {
 	((fake_handle *)handle)->refs--;
 }
 
+/* The configuration file of permanent rooms, as the glue would write it. */
+static int saves = 0, removes = 0;
+static char last_section[1024], last_items[4096];
+
+static int fake_save_room(const char *section, const char *items_json) {
+	saves++;
+	snprintf(last_section, sizeof(last_section), "%s", section ? section : "");
+	snprintf(last_items, sizeof(last_items), "%s", items_json ? items_json : "");
+	return 0;
+}
+
+static int fake_remove_room(const char *section) {
+	removes++;
+	snprintf(last_section, sizeof(last_section), "%s", section ? section : "");
+	return 0;
+}
+
 static const AudioroomHostCallbacks callbacks = {
 	.log = fake_log,
 	.push_event = fake_push_event,
@@ -80,6 +97,8 @@ static const AudioroomHostCallbacks callbacks = {
 	.events_is_enabled = fake_events_is_enabled,
 	.handle_ref = fake_ref,
 	.handle_unref = fake_unref,
+	.save_room = fake_save_room,
+	.remove_room = fake_remove_room,
 };
 
 /* Sends a synchronous request and returns the reply (caller frees with audioroom_string_free). */
@@ -166,6 +185,19 @@ int main(void) {
 	CHECK(reply != NULL && strstr(reply, "error_code") != NULL, "NULL session is an error");
 	audioroom_string_free(reply);
 	CHECK(audioroom_session_message(sa, "{}", NULL) == AUDIOROOM_DISPATCH_REPLY, "NULL out pointer");
+
+	/* Permanent rooms: sections handed over at init, sections saved and removed. */
+	CHECK(audioroom_plugin_load_room(NULL, "{}") == AUDIOROOM_RESULT_INVALID_ARGUMENT, "load NULL section");
+	CHECK(audioroom_plugin_load_room("room-lobby", "{\"description\":\"Lobby\",\"sampling_rate\":\"16000\",\"allowed\":[\"t1\"]}") == AUDIOROOM_RESULT_OK, "load a room");
+	CHECK(audioroom_plugin_load_room("room-lobby", "{}") == AUDIOROOM_RESULT_BAD_VALUE, "a room loaded twice");
+	CHECK(audioroom_plugin_load_room("rtp-forwarders", "{}") == AUDIOROOM_RESULT_BAD_VALUE, "not a room section");
+	CHECK(audioroom_plugin_load_room("room-x", "{\"sampling_rate\":\"44100\"}") == AUDIOROOM_RESULT_BAD_VALUE, "a bad value");
+	expect_reply(sa, "{\"request\":\"exists\",\"id\":\"x\"}", "\"exists\":false");
+	expect_reply(sa, "{\"request\":\"list\"}", "{\"description\":\"Lobby\",\"id\":\"lobby\"");
+	expect_reply(sa, "{\"request\":\"create\",\"id\":\"Perm\",\"permanent\":true}", "\"permanent\":true");
+	CHECK(saves == 1 && !strcmp(last_section, "room-_50erm") && strstr(last_items, "\"sampling_rate\":\"48000\"") != NULL, "create saves the room's section");
+	expect_reply(sa, "{\"request\":\"destroy\",\"id\":\"Perm\",\"permanent\":true}", "\"permanent\":true");
+	CHECK(removes == 1 && !strcmp(last_section, "room-_50erm"), "destroy removes it");
 
 	/* Asynchronous: join is queued, then answered by the handler. */
 	reply = NULL;

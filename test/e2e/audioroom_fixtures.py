@@ -1,6 +1,7 @@
 """Fixtures for testing janus.plugin.cm.audioroom in a private Janus.
 
-``audioroom_factory(config={...}, legacy_cfg=False, **JanusServer kwargs)`` starts Janus with
+``audioroom_factory(config={...}, legacy=False, extra_configs={...}, **JanusServer kwargs)``
+(``extra_configs``: more configuration files, e.g. an event handler's) starts Janus with
 the freshly built plugin, its recordings and jobs in the test's own temporary folders, and
 returns an ``Audioroom`` with ``.server``, ``.archive``, ``.jobs``, ``.handle()`` (a new
 handle on a new session) and ``.admin(body)`` (Janus's Admin API ``message_plugin``).
@@ -72,13 +73,15 @@ class Audioroom:
 
 @pytest.fixture
 def audioroom_factory(janus_factory, janus_session_factory, audioroom_plugin_path, tmp_path):
-    def start(config: dict | None = None, legacy: bool = False, **kwargs) -> Audioroom:
+    def start(config: dict | None = None, legacy: bool = False, extra_configs: dict | None = None,
+              **kwargs) -> Audioroom:
         archive, jobs = tmp_path / "recordings", tmp_path / "jobs"
         settings = {"archive_path": str(archive), "job_path": str(jobs), **(config or {})}
         if legacy:
             configs = {f"{PACKAGE}.cfg": legacy_cfg(settings)}
         else:
             configs = {f"{PACKAGE}.jcfg": jcfg(settings)}
+        configs.update(extra_configs or {})
         server = janus_factory([audioroom_plugin_path], configs, **kwargs)
         return Audioroom(server, Path(settings["archive_path"]), Path(settings["job_path"]), janus_session_factory)
     return start

@@ -30,9 +30,9 @@ def test_room_lifecycle_with_any_string_id(audioroom, room_id):
     listed = h.request({"request": "list"})
     assert listed["audioroom"] == "success"
     assert {"id": room_id, "description": "d", "sampling_rate": 16000, "record": True,
-            "num_participants": 0} in listed["list"]
+            "pin_required": False, "muted": False, "num_participants": 0} in listed["list"]
     assert h.request({"request": "listparticipants", "id": room_id}) == {
-        "audioroom": "participants", "id": room_id, "participants": []}
+        "audioroom": "participants", "id": room_id, "muted": False, "record": True, "participants": []}
     assert h.request({"request": "destroy", "id": room_id}) == {"audioroom": "destroyed", "id": room_id}
     assert h.request({"request": "exists", "id": room_id})["exists"] is False
     # A room that never had a participant leaves no recording and no job.
@@ -62,7 +62,7 @@ def test_create_defaults_and_options(audioroom):
     h.request({"request": "create", "id": "quiet", "record": False, "sampling": 8000})
     room = next(r for r in h.request({"request": "list"})["list"] if r["id"] == "quiet")
     assert room == {"id": "quiet", "description": "Room quiet", "sampling_rate": 8000, "record": False,
-                    "num_participants": 0}
+                    "pin_required": False, "muted": False, "num_participants": 0}
     assert h.request({"request": "edit", "id": "quiet", "new_description": "hush"})["audioroom"] == "edited"
     assert next(r for r in h.request({"request": "list"})["list"] if r["id"] == "quiet")["description"] == "hush"
 

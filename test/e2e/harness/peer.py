@@ -206,6 +206,9 @@ class TonePeer:
                 if c.mimeType.lower() == "audio/opus"]
         self.transceiver.setCodecPreferences(opus)
         self._chunks: list[tuple[float, np.ndarray]] = []   # (arrival time, mono float32)
+        # Every RTP packet received: (arrival time, sequence number, timestamp).
+        self.rtp_arrivals: list[tuple[float, int, int]] = []
+        self._record_rtp_arrivals(self.transceiver.receiver)
         self.frames_received = 0
         self.first_frame_at: Optional[float] = None
         self.last_frame_at: Optional[float] = None
@@ -219,6 +222,17 @@ class TonePeer:
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_state)
         _live_peers.add(self)
+
+    def _record_rtp_arrivals(self, receiver) -> None:
+        """Notes each RTP packet's numbering as aiortc's receiver gets it (its private
+        ``_handle_rtp_packet``, looked up on the instance for every packet in aiortc 1.16)."""
+        handle = receiver._handle_rtp_packet
+
+        async def noted(packet, arrival_time_ms):
+            self.rtp_arrivals.append((time.monotonic(), packet.sequence_number, packet.timestamp))
+            return await handle(packet, arrival_time_ms)
+
+        receiver._handle_rtp_packet = noted
 
     # ------------------------------------------------------------ signalling
     async def create_offer(self) -> dict:

@@ -1,11 +1,12 @@
 //! A room's recording as the mixer feeds it, ticked by hand: each participant's track holds the
 //! packets they sent at the tick they were played (quiet ones the mixer never decoded too),
 //! lined up with the room's WAV; the speech timeline follows the gate; leaving and coming back
-//! makes a new track.
+//! makes a new track, and so does a recording stopped and started again (`enable_recording`).
 
 use crate::archive::ArchiveSettings;
 use crate::archive::ogg_read;
 use crate::archive::recorder::Recorder;
+use crate::conference::access::AccessList;
 use crate::conference::events::{Events, Notices};
 use crate::conference::participant::{Participant, Settings, Transport};
 use crate::conference::room::{Room, RoomSettings};
@@ -83,7 +84,10 @@ fn settings() -> RoomSettings {
         talk: TalkSettings::default(),
         mixing: MixPolicy::default(),
         allow_rtp_participants: false,
+        rtp_symmetric: false,
         default_playout: Mode::Fixed(0),
+        access: AccessList::default(),
+        recording_pattern: None,
         record_participants: true,
     }
 }
@@ -95,20 +99,20 @@ fn onset(pcm: &[i16], freq: f64, from: usize, to: usize) -> Option<usize> {
         .find(|&i| i + 480 <= pcm.len() && goertzel_db(&pcm[i..i + 480], 48000, freq) > -30.0)
 }
 
-#[test]
-fn tracks_hold_each_participants_packets_at_the_tick_they_played_lined_up_with_the_wav() {
-    let root = std::env::temp_dir().join(format!("audioroom-room-rec-{}", std::process::id()));
+/// A room recorded into `root`, with the recorder and services it needs; no mixer thread
+/// ticks it (the test does).
+fn recorded_room(name: &str) -> (PathBuf, Arc<Services>, Arc<Room>) {
+    let root = std::env::temp_dir().join(format!("audioroom-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     let archive = ArchiveSettings {
         archive_path: root.join("recordings"),
-        recording_pattern: "rec-#{id}".into(),
+        recording_pattern: "rec-#{id}-#{time}".into(),
         track_pattern: "rec-#{id}-#{time}-#{userid}".into(),
         job_path: root.join("jobs"),
         job_pattern: "job-#{md5}".into(),
     };
     let recorder =
         Recorder::start(&archive, Box::new(|_, _, _| {}), Arc::new(|_: &Value| {})).unwrap();
-    // The test ticks the room itself.
     let mixers = MixerPool::start(1).unwrap();
     mixers.stop(Duration::from_secs(1));
     let events = Events::start(Arc::new(FakeHost::default()), false).unwrap();
@@ -124,6 +128,24 @@ fn tracks_hold_each_participants_packets_at_the_tick_they_played_lined_up_with_t
         true,
         services.clone(),
     ));
+    (root, services, room)
+}
+
+/// Every job file's `data`, oldest recording first.
+fn jobs(root: &std::path::Path) -> Vec<Value> {
+    let mut jobs: Vec<Value> = std::fs::read_dir(root.join("jobs"))
+        .unwrap()
+        .flatten()
+        .map(|e| serde_json::from_slice::<Value>(&std::fs::read(e.path()).unwrap()).unwrap())
+        .map(|j| j["data"].clone())
+        .collect();
+    jobs.sort_by_key(|d| d["started"].as_u64());
+    jobs
+}
+
+#[test]
+fn tracks_hold_each_participants_packets_at_the_tick_they_played_lined_up_with_the_wav() {
+    let (root, services, room) = recorded_room("room-tracks");
     let (mut a, mut b, mut c) = (Sender::new(1), Sender::new(2), Sender::new(3));
     let mut notices = Notices::new();
     room.add(&a.participant, &mut notices).unwrap();
@@ -157,13 +179,8 @@ fn tracks_hold_each_participants_packets_at_the_tick_they_played_lined_up_with_t
     services.recorder.stop(Duration::from_secs(5));
     services.events.stop();
 
-    let job_file = std::fs::read_dir(root.join("jobs"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap();
-    let job: Value = serde_json::from_slice(&std::fs::read(job_file.path()).unwrap()).unwrap();
-    let data = &job["data"];
+    let jobs = jobs(&root);
+    let data = &jobs[0];
     assert_eq!(data["duration_ms"], 2000);
     assert_eq!(
         data["speech"],
@@ -226,6 +243,65 @@ fn tracks_hold_each_participants_packets_at_the_tick_they_played_lined_up_with_t
         assert!(
             in_mix.abs_diff((from + 5) * TICK) <= 480,
             "{freq} Hz at {in_mix}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn a_recording_stopped_and_started_again_closes_the_tracks_and_starts_new_ones_for_everyone() {
+    let (root, services, room) = recorded_room("room-tracks-restart");
+    let (mut a, mut b) = (Sender::new(1), Sender::new(2));
+    let mut notices = Notices::new();
+    room.add(&a.participant, &mut notices).unwrap();
+    room.add(&b.participant, &mut notices).unwrap();
+    for tick in 0..60 {
+        if tick == 20 {
+            // enable_recording false: the recording (and its tracks) is finished.
+            let change = room.set_recording(false, None, &mut notices);
+            change.to_finish.unwrap().finish();
+        }
+        if tick == 30 {
+            // enable_recording true, people in the room: a new recording with both of them.
+            assert!(
+                room.set_recording(true, None, &mut notices)
+                    .to_finish
+                    .is_none()
+            );
+        }
+        a.send(440.0, tick, if tick % 30 < 10 { 20 } else { 70 });
+        b.send(1000.0, tick, 70);
+        assert!(room.tick());
+    }
+    let (_, recording) = room.destroy();
+    recording.unwrap().finish();
+    services.recorder.stop(Duration::from_secs(5));
+    services.events.stop();
+
+    let jobs = jobs(&root);
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    for (job, ms) in jobs.iter().zip([400, 600]) {
+        assert_eq!(job["duration_ms"], ms);
+        let tracks: Vec<(u64, u64, u64)> = job["tracks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                let file = PathBuf::from(t["file"].as_str().unwrap());
+                let pcm = ogg_read::decode(&std::fs::read(&file).unwrap());
+                assert_eq!(pcm.len() as u64, t["duration_ms"].as_u64().unwrap() * 48);
+                (
+                    t["userid"].as_u64().unwrap(),
+                    t["offset_ms"].as_u64().unwrap(),
+                    t["duration_ms"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(tracks, [(1, 0, ms), (2, 0, ms)], "{job}");
+        // A speaks in the first 200 ms of each recording.
+        assert_eq!(
+            job["speech"],
+            json!([{"userid": 1, "start_ms": 0, "end_ms": 200}])
         );
     }
     let _ = std::fs::remove_dir_all(&root);
