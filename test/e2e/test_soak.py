@@ -9,8 +9,9 @@ and one job file.
 
 `AUDIOROOM_SOAK_CYCLES` sets the number of cycles (the test command runs a short soak;
 `make check-soak` runs 500). With `AUDIOROOM_SOAK_VALGRIND=1` Janus runs under valgrind's
-memcheck (fewer cycles by default): no memory error and no definite leak in the plugin's
-frames (`test/valgrind/janus.supp` silences Janus's, glib's and libnice's own).
+memcheck (fewer cycles by default): no memory error and no definite leak anywhere in the
+process. (Debian's Janus 1.1.2 with glib and libnice reports none of its own, so no
+suppressions are needed; "possibly lost" blocks are glib's thread pools and are not counted.)
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from test_live_audio import connect
 VALGRIND = os.environ.get("AUDIOROOM_SOAK_VALGRIND", "") not in ("", "0")
 CYCLES = int(os.environ.get("AUDIOROOM_SOAK_CYCLES", "6" if VALGRIND else "25"))
 WARMUP = 2
-SUPPRESSIONS = Path(__file__).resolve().parents[1] / "valgrind" / "janus.supp"
 
 
 def http_sockets(pid: int, ports: set[int]) -> set[str]:
@@ -122,7 +122,7 @@ async def test_churn_leaves_nothing_behind(audioroom_factory, tmp_path):
         kwargs = {
             "wrapper": ["valgrind", "--tool=memcheck", "--leak-check=full",
                         "--show-leak-kinds=definite", "--errors-for-leak-kinds=definite",
-                        f"--suppressions={SUPPRESSIONS}", "--num-callers=30",
+                        "--num-callers=30",
                         f"--log-file={tmp_path / 'valgrind.log'}"],
             "startup_timeout": 180.0,
         }
