@@ -13,7 +13,8 @@ set -euo pipefail
 
 APT_PACKAGES=(janus janus-dev libopus-dev libglib2.0-dev libjansson-dev autoconf automake libtool
               pkg-config make gcc binutils iproute2 python3 python3-pip valgrind gdb
-              libjs-janus-gateway libjs-webrtc-adapter mosquitto mosquitto-clients opus-tools)
+              libjs-janus-gateway libjs-webrtc-adapter mosquitto mosquitto-clients
+              e2fsprogs xfsprogs opus-tools)
 PIP_PACKAGES=(aiortc numpy pytest requests matplotlib)
 if [ "${1:-}" != "--no-browser" ]; then
     APT_PACKAGES+=(chromium)

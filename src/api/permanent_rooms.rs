@@ -39,6 +39,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("max_speakers", Kind::Number),
     ("mix_all", Kind::Flag),
     ("allow_rtp_participants", Kind::Flag),
+    ("rtp_symmetric", Kind::Flag),
     ("default_prebuffering", Kind::Number),
     ("record", Kind::Flag),
     ("record_participants", Kind::Flag),
@@ -77,6 +78,7 @@ pub fn items(room: &Room) -> Option<Value> {
         "allow_rtp_participants".into(),
         text(&s.allow_rtp_participants),
     );
+    items.insert("rtp_symmetric".into(), text(&s.rtp_symmetric));
     // An adaptive room says nothing: it follows the configuration's default, as one created
     // without `default_prebuffering` does.
     if let Mode::Fixed(packets) = s.default_playout {
