@@ -24,7 +24,7 @@ import pytest
 from harness import audio
 from harness.peer import TonePeer
 from test_live_audio import connect
-from test_recording import wait_for
+from test_recording import mounted_tmpfs, wait_for
 
 RATE = 48000
 FRAME = RATE // 50          # one 20 ms tick
@@ -230,6 +230,29 @@ async def test_sigkill_leaves_every_track_readable(audioroom_factory):
         assert len(pcm) / RATE >= 3.0, f"{path.name}: {len(pcm) / RATE:.2f} s readable"
         levels = audio.tone_levels(pcm[-RATE:], RATE, [mine, other])
         assert levels[mine] > -25 and levels[other] < levels[mine] - 40, (path.name, levels)
+
+
+@pytest.mark.async_timeout(60)
+async def test_a_full_disk_leaves_tracks_that_hold_what_the_job_says(audioroom_factory, tmp_path):
+    with mounted_tmpfs(tmp_path / "recordings", "size=200k"):
+        room = audioroom_factory({"record_participants": True})
+        ha, hb = await room.ahandle(), await room.ahandle()
+        await ha.arequest({"request": "create", "id": "full"})
+        a, b = TonePeer("a", freq=440), TonePeer("b", freq=1000)
+        await connect(ha, a, {"request": "join", "id": "full", "userid": 1})
+        await connect(hb, b, {"request": "join", "id": "full", "userid": 2})
+        await ha.await_event(lambda d: d.get("recording") == "stopped", timeout=10)
+        await asyncio.sleep(1.0)
+        await ha.arequest({"request": "destroy", "id": "full"})
+        job = (await asyncio.to_thread(wait_for, room.jobs_json, 10, "the job file"))[0]["data"]
+        assert job["incomplete"] is True and "No space left" in job["error"], job
+        assert sorted(t["userid"] for t in job["tracks"]) == [1, 2], job
+        for track in job["tracks"]:
+            # Whatever the full disk cut, the file is whole pages and holds what the job says.
+            path = Path(track["file"])
+            assert [w for w in opusinfo_warnings(path) if "EOS not set" not in w] == [], track
+            pcm = decode_opus(path)
+            assert abs(len(pcm) * 1000 / RATE - track["duration_ms"]) <= 20, (len(pcm), track)
 
 
 def test_opusinfo_is_installed():
