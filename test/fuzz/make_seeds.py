@@ -4,13 +4,12 @@
 The seeds are the requests, packets and names of the unit tests (src/api/dispatch_tests.rs,
 controls_tests.rs and stress_tests.rs, src/media/*.rs, src/archive/names.rs,
 src/conference/config.rs) in each target's input format, so the fuzzer starts from inputs
-that reach deep. Run it after a target's format changes; the seeds are committed, the corpus
-the fuzzer grows from them is not.
+that reach deep. Run it after a target's format changes (delete the target's seeds folder
+first); the seeds are committed, the corpus the fuzzer grows from them is not.
 """
 import hashlib
 import json
 import os
-import shutil
 import struct
 import sys
 
@@ -277,7 +276,9 @@ def main():
                          ("names", names_seeds)]:
         if only and target not in only:
             continue
-        shutil.rmtree(os.path.join(SEEDS, target), ignore_errors=True)
+        # Only this script's own files are rewritten: the folders also hold the minimized
+        # corpora of long runs. After a change of a target's input format, delete its folder
+        # first (those corpora no longer mean what they did).
         make()
 
 

@@ -158,17 +158,19 @@ fn confine(text: &str, sink_port: u16) -> Cow<'_, str> {
         return Cow::Borrowed(text);
     };
     let mut changed = false;
-    if let Some(ip) = rtp.get("ip").and_then(Value::as_str) {
-        if ip.parse::<IpAddr>().is_ok() && ip != "127.0.0.1" {
-            rtp.insert("ip".into(), json!("127.0.0.1"));
-            changed = true;
-        }
+    if let Some(ip) = rtp.get("ip").and_then(Value::as_str)
+        && ip.parse::<IpAddr>().is_ok()
+        && ip != "127.0.0.1"
+    {
+        rtp.insert("ip".into(), json!("127.0.0.1"));
+        changed = true;
     }
-    if let Some(port) = rtp.get("port").and_then(Value::as_u64) {
-        if (1..=65535).contains(&port) && port != sink_port as u64 {
-            rtp.insert("port".into(), json!(sink_port));
-            changed = true;
-        }
+    if let Some(port) = rtp.get("port").and_then(Value::as_u64)
+        && (1..=65535).contains(&port)
+        && port != sink_port as u64
+    {
+        rtp.insert("port".into(), json!(sink_port));
+        changed = true;
     }
     if changed {
         Cow::Owned(message.to_string())
@@ -268,7 +270,7 @@ fn run(h: &mut Harness, data: &[u8]) {
     while h.mix_sink.recv(&mut buf).is_ok() {}
     assert_eq!(locks::violations(), 0, "a lock was taken out of order");
     h.inputs += 1;
-    if h.inputs % SWEEP_EVERY == 0 {
+    if h.inputs.is_multiple_of(SWEEP_EVERY) {
         for folder in ["recordings", "jobs"] {
             if let Ok(entries) = std::fs::read_dir(h.root.join(folder)) {
                 for entry in entries.flatten() {
