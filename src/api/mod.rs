@@ -17,6 +17,7 @@ pub mod credentials;
 pub mod dispatch;
 pub mod errors;
 pub mod jsep;
+pub mod json_text;
 pub mod moderation;
 pub mod participant_requests;
 pub mod permanent_rooms;

@@ -18,6 +18,8 @@ pub mod plugin;
 pub mod room;
 pub mod room_moderation;
 pub mod room_recording;
+#[cfg(test)]
+mod room_tracks_tests;
 pub mod rooms;
 pub mod services;
 pub mod session;

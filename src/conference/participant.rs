@@ -24,7 +24,7 @@ use crate::media::voice::Voice;
 use crate::mixer::tick::PacketSink;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 /// Opus payload type when nobody negotiated one (the usual WebRTC choice).
 pub const DEFAULT_OPUS_PT: u8 = 111;
@@ -98,6 +98,8 @@ pub struct Participant {
     rejected_packets: AtomicU64,
     /// Plain-RTP packets dropped for coming from another address than the participant's.
     foreign_packets: AtomicU64,
+    /// The negotiated payload type, read on Janus's RTP threads to drop anything else.
+    payload_type: AtomicU8,
 }
 
 impl Participant {
@@ -147,6 +149,7 @@ impl Participant {
             ),
             rejected_packets: AtomicU64::new(0),
             foreign_packets: AtomicU64::new(0),
+            payload_type: AtomicU8::new(payload_type),
         })
     }
 
@@ -346,7 +349,13 @@ impl Participant {
     }
 
     pub fn set_payload_type(&self, payload_type: u8) {
+        self.payload_type.store(payload_type, Relaxed);
         self.change_control(|c| c.payload_type = payload_type);
+    }
+
+    /// The payload type the participant's audio comes with (and its mix goes out with).
+    pub fn payload_type(&self) -> u8 {
+        self.payload_type.load(Relaxed)
     }
 
     /// `resetdecoder`, and moving to another room: what is queued is dropped and the decoder

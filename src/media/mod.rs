@@ -14,6 +14,7 @@ pub mod jitter;
 pub mod limiter;
 pub mod opus_vad;
 pub mod plain_rtp;
+pub mod played;
 pub mod rtp;
 pub mod silence;
 pub mod speech;
