@@ -139,11 +139,16 @@ def requests_seeds():
                   "allowed": ["zz9"], "permanent": True}),
             d(0, {"request": "allowed", "id": "s", "secret": "sec", "action": "disable"})],
         "recording": [
-            d(0, {"request": "create", "id": "rec", "record": True}),
+            d(0, {"request": "create", "id": "rec", "record": True,
+                  "record_participants": True}),
             offer(1, {"request": "join", "id": "rec"}), setup(1), tick, tick,
             d(0, {"request": "enable_recording", "id": "rec", "record": False}),
             d(0, {"request": "enable_recording", "id": "rec", "record": True}),
             d(0, {"request": "destroy", "id": "rec"})],
+        "deep-json": [
+            d(0, '{"request":"exists","id":' + "[" * 300 + "1" + "]" * 300 + "}"),
+            d(0, '{"request":"join","id":"s","pin":"pin","rtp":{"ip":"10.0.0.1","port":9,'
+                 '"x":' + "[" * 40 + "]" * 40 + "}}")],
         "plain-rtp": [
             d(0, {"request": "join", "id": "s", "pin": "pin", "display": "sip",
                   "rtp": {"ip": "127.0.0.1", "port": 5000, "payload_type": 111,
@@ -251,7 +256,7 @@ def names_seeds():
            "100%", "back\\slash", "spaces and\ttabs", "日本語のルーム", "room-1", "x" * 300,
            "☕" * 85, "☕" * 84 + "a", "%2E", "~"]
     patterns = ["rec-#{id}-#{time}-#{type}", "#{id}", "#{id}#{id}", "#{nope}-#{id",
-                "sub/#{id}.#{type}", "#{#{id}}", "job-#{md5}", "#{plugin}_#{time}_#{rand}",
+                "sub/#{id}.#{type}", "#{#{id}}", "t/#{id}-#{userid}", "job-#{md5}", "#{plugin}_#{time}_#{rand}",
                 "10000-60000", "adaptive", "yes", "::1", "0", "50"]
     for i, (id_, pattern) in enumerate(zip(ids, patterns * 2)):
         raw = id_.encode()

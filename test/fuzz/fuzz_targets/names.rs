@@ -5,7 +5,7 @@
 //!   %`) and `decode_id` gives the id back; `decode_id` of any text never panics.
 //! - `section_name` writes only what Janus's config parser keeps (`a-z 0-9 - _`) and
 //!   `room_id_of_section` reads the id back; any section name is read without panicking.
-//! - `recording_name`: the id adds no folder to the pattern's, a name that starts with the id
+//! - `recording_name` and `track_name`: the id adds no folder to the pattern's, a name that starts with the id
 //!   never starts with `.`; `#{id}` alone decodes back, or, cut to fit a file name, ends in
 //!   `~` and the id's MD5 after whole escapes; any pattern whose own text is short yields names
 //!   that fit NAME_MAX with the room the archive reserves.
@@ -18,7 +18,7 @@
 
 use audioroom::api::body::is_valid_room_id;
 use audioroom::archive::names::{
-    JobName, RecordingName, decode_id, encode_id, job_name, recording_name,
+    JobName, RecordingName, TrackName, decode_id, encode_id, job_name, recording_name, track_name,
 };
 use audioroom::conference::config::Config;
 use audioroom::conference::permanent::{room_id_of_section, section_name};
@@ -26,12 +26,14 @@ use libfuzzer_sys::fuzz_target;
 
 const NAME_MAX: usize = 255;
 const NAME_RESERVE: usize = 32;
-const KEYS: [&str; 15] = [
+const KEYS: [&str; 17] = [
     "job_path",
     "job_pattern",
     "archive_path",
     "recording_pattern",
     "recording_enabled",
+    "record_participants",
+    "track_pattern",
     "mixer_prebuffering",
     "admin_key",
     "events",
@@ -130,6 +132,30 @@ fn check_recording_names(id: &str, pattern: &str, time_us: u64) {
             );
         }
     }
+
+    // Tracks are named the same way, with the participant in place of the type.
+    let track = |pattern: &str, id: &str| {
+        track_name(
+            pattern,
+            &TrackName {
+                room_id: id,
+                time_us,
+                user_id: time_us >> 8,
+            },
+        )
+    };
+    let name = track(pattern, id);
+    assert_eq!(
+        name.matches('/').count(),
+        track(pattern, "").matches('/').count(),
+        "the id added a folder to a track: {name}"
+    );
+    let alone = track("#{id}", id);
+    assert_eq!(
+        alone,
+        recording("#{id}", id, time_us),
+        "tracks cut ids differently"
+    );
 
     let _ = job_name(
         pattern,

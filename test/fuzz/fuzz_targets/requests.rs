@@ -20,7 +20,9 @@
 //!
 //! Nothing may panic, on this thread or the plugin's; every reply is a JSON object naming
 //! `audioroom`; every packet relayed is RTP; no lock is ever taken out of order (outside tests
-//! the checked locks count a violation instead of panicking, so the target asserts the count).
+//! the checked locks count a violation instead of panicking, so the target asserts the count);
+//! the request parser (`api::json_text`, which cuts very deep JSON) reads what serde_json reads,
+//! and shallow JSON exactly as serde_json does.
 //!
 //! A plain-RTP `join` names where the mix goes: every address that parses is replaced with
 //! 127.0.0.1 and every port in range with a socket of this target's own, so the fuzzer never
@@ -30,6 +32,7 @@
 
 use audioroom::api::dispatch::{Dispatch, admin, asynchronous, dispatch};
 use audioroom::api::jsep::{Offer, OfferInput};
+use audioroom::api::json_text;
 use audioroom::conference::config::Config;
 use audioroom::conference::endpoint::{Endpoint, Host};
 use audioroom::conference::plugin::Plugin;
@@ -151,7 +154,8 @@ fn destroy_rooms(plugin: &Plugin) {
 
 /// Keeps a plain-RTP `join` on this machine (see the module's comment).
 fn confine(text: &str, sink_port: u16) -> Cow<'_, str> {
-    let Ok(mut message) = serde_json::from_str::<Value>(text) else {
+    // Parsed as the plugin parses it, so that nothing it reads escapes the rewrite.
+    let Ok(mut message) = json_text::parse(text) else {
         return Cow::Borrowed(text);
     };
     let Some(rtp) = message.get_mut("rtp").and_then(Value::as_object_mut) else {
@@ -176,6 +180,27 @@ fn confine(text: &str, sink_port: u16) -> Cow<'_, str> {
         Cow::Owned(message.to_string())
     } else {
         Cow::Borrowed(text)
+    }
+}
+
+/// Nesting of a value: 0 for a scalar.
+fn depth(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// `json_text::parse` (which cuts containers deeper than 32 to `null`) reads all that
+/// serde_json reads, and what is no deeper than the cut exactly as serde_json does.
+fn check_parse(text: &str) {
+    let Ok(plain) = serde_json::from_str::<Value>(text) else {
+        return;
+    };
+    let ours = json_text::parse(text).expect("JSON that serde_json reads");
+    if depth(&plain) <= 32 {
+        assert_eq!(ours, plain, "json_text changed shallow JSON");
     }
 }
 
@@ -233,6 +258,7 @@ fn run(h: &mut Harness, data: &[u8]) {
         let session = &sessions[*param as usize % SESSIONS];
         // The glue hands the core the text jansson printed: always UTF-8.
         let text = String::from_utf8_lossy(rest);
+        check_parse(&text);
         let text = confine(&text, sink_port);
         let action = action.wrapping_sub(b'0') % 9;
         if tracing() {
