@@ -5,6 +5,8 @@
 //! Lower layers: `locks`, `log`. Nothing here names `archive`, `mixer`, `conference`, `api`
 //! or `ffi`.
 
+pub mod announcement_file;
+pub mod announcement_reader;
 pub mod audio_codec;
 pub mod clock;
 pub mod codec;
@@ -18,8 +20,10 @@ pub mod opus_vad;
 pub mod plain_rtp;
 pub mod resample;
 pub mod rtp;
+pub mod rtp_forwarder;
 pub mod silence;
 pub mod speech;
+pub mod srtp;
 pub mod talk;
 pub mod voice;
 pub mod voice_decoder;

@@ -149,9 +149,9 @@ impl StreamResampler {
         true
     }
 
-    /// Samples waiting to make a frame.
-    pub fn buffered(&self) -> usize {
-        self.ready.len()
+    /// Moves every sample ready so far to the end of `out`.
+    pub fn take_ready(&mut self, out: &mut Vec<i16>) {
+        out.append(&mut self.ready);
     }
 }
 
