@@ -13,6 +13,7 @@
 use crate::conference::endpoint::Endpoint;
 use crate::locks::{OrderedMutex, Rank};
 use crate::log;
+use crate::media::audio_codec::AudioCodec;
 use crate::media::clock;
 use crate::media::codec::{CodecError, EncoderProfile};
 use crate::media::downlink::Downlink;
@@ -24,7 +25,7 @@ use crate::media::voice::Voice;
 use crate::mixer::tick::PacketSink;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 /// Opus payload type when nobody negotiated one (the usual WebRTC choice).
 pub const DEFAULT_OPUS_PT: u8 = 111;
@@ -52,6 +53,8 @@ pub enum Transport {
 pub struct Media {
     /// The sampling rate of the room the codecs were made for.
     pub rate: u32,
+    /// The codec the voice decodes (the downlink knows its own).
+    codec: AudioCodec,
     pub voice: Voice,
     pub downlink: Downlink,
     pub gate: SpeechGate,
@@ -66,6 +69,8 @@ pub struct Media {
 struct Control {
     display: Option<String>,
     profile: EncoderProfile,
+    /// The codec both ways and its payload type (negotiated, or the plain-RTP link's).
+    codec: AudioCodec,
     payload_type: u8,
     /// Bumped to make the decoder and the talk detector start afresh.
     voice_epoch: u64,
@@ -98,6 +103,35 @@ pub struct Participant {
     rejected_packets: AtomicU64,
     /// Plain-RTP packets dropped for coming from another address than the participant's.
     foreign_packets: AtomicU64,
+    /// The codec as RTP threads need it (`codec_index`), to count G.711 timestamps in the
+    /// jitter queue's 48 kHz units.
+    codec: AtomicU8,
+    /// The payload type incoming WebRTC packets must carry (G.711 peers also send comfort
+    /// noise and DTMF, which are not G.711); `NO_PAYLOAD_TYPE` checks nothing.
+    incoming_payload_type: AtomicU32,
+    /// The codec `join` asked for (`codec`), which offers must then have; `NO_CODEC` if none.
+    requested_codec: AtomicU8,
+}
+
+const NO_CODEC: u8 = u8::MAX;
+
+/// `incoming_payload_type` when any is taken (Opus over WebRTC, as before G.711).
+const NO_PAYLOAD_TYPE: u32 = u32::MAX;
+
+fn codec_index(codec: AudioCodec) -> u8 {
+    match codec {
+        AudioCodec::Opus => 0,
+        AudioCodec::Pcmu => 1,
+        AudioCodec::Pcma => 2,
+    }
+}
+
+fn codec_of(index: u8) -> AudioCodec {
+    match index {
+        1 => AudioCodec::Pcmu,
+        2 => AudioCodec::Pcma,
+        _ => AudioCodec::Opus,
+    }
 }
 
 impl Participant {
@@ -107,7 +141,7 @@ impl Participant {
         user_id: u64,
         settings: &Settings,
         rate: u32,
-        payload_type: u8,
+        (codec, payload_type): (AudioCodec, u8),
     ) -> Result<Self, CodecError> {
         Ok(Participant {
             endpoint,
@@ -127,6 +161,7 @@ impl Participant {
                 Control {
                     display: settings.display.clone(),
                     profile: settings.profile,
+                    codec,
                     payload_type,
                     voice_epoch: 0,
                 },
@@ -137,8 +172,9 @@ impl Participant {
                 "participant media",
                 Media {
                     rate,
-                    voice: Voice::new(rate)?,
-                    downlink: Downlink::new(rate, settings.profile, payload_type)?,
+                    codec,
+                    voice: Voice::with_codec(rate, codec)?,
+                    downlink: Downlink::with_codec(rate, codec, settings.profile, payload_type)?,
                     gate: SpeechGate::default(),
                     talk: TalkDetector::default(),
                     applied: 0,
@@ -147,7 +183,35 @@ impl Participant {
             ),
             rejected_packets: AtomicU64::new(0),
             foreign_packets: AtomicU64::new(0),
+            codec: AtomicU8::new(codec_index(codec)),
+            incoming_payload_type: AtomicU32::new(incoming_check(codec, payload_type)),
+            requested_codec: AtomicU8::new(NO_CODEC),
         })
+    }
+
+    /// The codec `join` asked for, which the handle's offers must have.
+    pub fn requested_codec(&self) -> Option<AudioCodec> {
+        let index = self.requested_codec.load(Relaxed);
+        (index != NO_CODEC).then(|| codec_of(index))
+    }
+
+    pub fn set_requested_codec(&self, codec: Option<AudioCodec>) {
+        self.requested_codec
+            .store(codec.map_or(NO_CODEC, codec_index), Relaxed);
+    }
+
+    /// The codec it speaks and hears.
+    pub fn codec(&self) -> AudioCodec {
+        codec_of(self.codec.load(Relaxed))
+    }
+
+    /// Whether anything is sent to it: a plain-RTP source that gave no destination hears
+    /// nothing (and costs no encode).
+    pub fn receives_mix(&self) -> bool {
+        match &self.transport {
+            Transport::WebRtc => true,
+            Transport::PlainRtp(link) => link.remote().is_some(),
+        }
     }
 
     pub fn endpoint(&self) -> &Arc<dyn Endpoint> {
@@ -302,6 +366,13 @@ impl Participant {
         self.receive_at(header, payload, audio_level, clock::now_us());
     }
 
+    /// Whether a WebRTC packet of this payload type carries the negotiated codec (a G.711 peer's
+    /// comfort noise and DTMF do not; they are counted as rejected).
+    pub fn takes_payload_type(&self, payload_type: u8) -> bool {
+        let wanted = self.incoming_payload_type.load(Relaxed);
+        wanted == NO_PAYLOAD_TYPE || wanted == payload_type as u32
+    }
+
     /// Queues one RTP packet that arrived at `arrival_us` (on `media::clock`).
     pub fn receive_at(
         &self,
@@ -313,6 +384,10 @@ impl Participant {
         if self.is_muted() || self.held_by_room(self.room_muted.load(Relaxed)) {
             return; // voices that are not mixed are not kept
         }
+        let header = PacketHeader {
+            timestamp: self.codec().timestamp_at_48k(header.timestamp),
+            ..header
+        };
         self.queue
             .lock()
             .push(header, payload, audio_level, arrival_us);
@@ -345,8 +420,15 @@ impl Participant {
         self.queue.lock().set_mode(settings.playout);
     }
 
-    pub fn set_payload_type(&self, payload_type: u8) {
-        self.change_control(|c| c.payload_type = payload_type);
+    /// A new negotiation's codec and payload type; the codecs follow at the next tick.
+    pub fn set_media(&self, codec: AudioCodec, payload_type: u8) {
+        self.codec.store(codec_index(codec), Relaxed);
+        self.incoming_payload_type
+            .store(incoming_check(codec, payload_type), Relaxed);
+        self.change_control(|c| {
+            c.codec = codec;
+            c.payload_type = payload_type;
+        });
     }
 
     /// `resetdecoder`, and moving to another room: what is queued is dropped and the decoder
@@ -375,7 +457,7 @@ impl Participant {
     /// by the mixer with `media` held.
     pub fn sync_media(&self, media: &mut Media, room_rate: u32) -> Result<(), CodecError> {
         if media.rate != room_rate {
-            media.voice = Voice::new(room_rate)?;
+            media.voice = Voice::with_codec(room_rate, media.codec)?;
             media.downlink.set_rate(room_rate)?;
             media.gate.reset();
             media.talk = TalkDetector::default();
@@ -385,12 +467,21 @@ impl Participant {
         if version == media.applied {
             return Ok(());
         }
-        let (profile, payload_type, voice_epoch) = {
-            let control = self.control.lock();
-            (control.profile, control.payload_type, control.voice_epoch)
+        let (profile, codec, payload_type, voice_epoch) = {
+            let c = self.control.lock();
+            let wanted = (c.profile, c.codec, c.payload_type, c.voice_epoch);
+            drop(c);
+            wanted
         };
         media.applied = version;
         media.downlink.payload_type = payload_type;
+        if codec != media.codec {
+            media.voice = Voice::with_codec(media.rate, codec)?;
+            media.downlink.set_codec(codec)?;
+            media.gate.reset();
+            media.talk = TalkDetector::default();
+            media.codec = codec;
+        }
         if voice_epoch != media.voice_epoch {
             media.voice_epoch = voice_epoch;
             media.voice.reset();
@@ -493,6 +584,15 @@ impl PacketSink for Participant {
             Transport::WebRtc => self.endpoint.relay_rtp(packet),
             Transport::PlainRtp(link) => link.send(packet),
         }
+    }
+}
+
+/// What `incoming_payload_type` holds for a codec: G.711 checks it; Opus over WebRTC, as
+/// before, takes what Janus lets through.
+fn incoming_check(codec: AudioCodec, payload_type: u8) -> u32 {
+    match codec {
+        AudioCodec::Opus => NO_PAYLOAD_TYPE,
+        AudioCodec::Pcmu | AudioCodec::Pcma => payload_type as u32,
     }
 }
 
