@@ -20,6 +20,8 @@ pub mod dispatch;
 pub mod errors;
 pub mod forwarding_requests;
 pub mod jsep;
+#[cfg(test)]
+mod media_requests_tests;
 pub mod moderation;
 pub mod participant_requests;
 pub mod permanent_rooms;
