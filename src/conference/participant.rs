@@ -539,6 +539,7 @@ impl Participant {
     /// What Janus's Admin API shows of the participant's reception.
     pub fn describe_reception(&self) -> Value {
         json!({
+            "codec": self.codec().name(),
             "queue": self.describe_playout(),
             "rejected_packets": self.rejected_packets.load(Relaxed),
             "foreign_packets": self.foreign_packets.load(Relaxed),

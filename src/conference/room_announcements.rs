@@ -115,6 +115,10 @@ impl Room {
     ) -> AnnouncementFrames {
         let mut taken = AnnouncementFrames::default();
         for announcement in playing {
+            // Stopped by a request since the snapshot: not one frame more.
+            if announcement.playback.is_stopped() {
+                continue;
+            }
             let mut frame = vec![0i16; frame_samples(self.sampling_rate)];
             match announcement.playback.pop(&mut frame) {
                 Pop::Frame => {
