@@ -8,7 +8,8 @@
 //! 1. `locks`, `log`: the lock order and its checked mutex; logging through Janus.
 //! 2. `media`: RTP, the jitter queue, Opus decoding (uplink) and encoding (downlink), the
 //!    limiter, talk detection, plain-RTP sockets. Knows nothing of rooms.
-//! 3. `archive`: WAV recordings and job files, written by the recorder thread.
+//! 3. `archive`: WAV recordings, participants' Ogg Opus tracks, the speech timeline and job
+//!    files, written by the recorder thread.
 //! 4. `mixer`: one room's 20 ms tick, the shared full-mix streams, the mixer threads.
 //! 5. `conference`: the plugin, rooms, participants, sessions, events.
 //! 6. `api`: requests, their validation, replies and errors.

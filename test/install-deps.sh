@@ -2,7 +2,8 @@
 # Installs what building and testing the plugin needs, only where missing (Debian/Ubuntu, root).
 #   apt: Janus and its headers, libopus, glib, jansson, autotools, pkg-config, iproute2, valgrind;
 #        janus.js and adapter.js for the demo page, Chromium for its browser test; mosquitto
-#        and its clients, the MQTT broker Janus's event handler reaches in the tests
+#        and its clients, the MQTT broker Janus's event handler reaches in the tests; opus-tools
+#        (opusinfo checks the participants' Ogg Opus tracks)
 #   pip: aiortc, numpy, pytest, requests, matplotlib (the WebRTC peers, analysis and benchmark
 #        charts), playwright (drives the system's Chromium; it never downloads a browser)
 # Rust (cargo, 1.85 or newer) must already be installed, e.g. with rustup.
@@ -12,7 +13,8 @@ set -euo pipefail
 
 APT_PACKAGES=(janus janus-dev libopus-dev libglib2.0-dev libjansson-dev autoconf automake libtool
               pkg-config make gcc binutils iproute2 python3 python3-pip valgrind gdb
-              libjs-janus-gateway libjs-webrtc-adapter mosquitto mosquitto-clients)
+              libjs-janus-gateway libjs-webrtc-adapter mosquitto mosquitto-clients
+              e2fsprogs xfsprogs opus-tools)
 PIP_PACKAGES=(aiortc numpy pytest requests matplotlib)
 if [ "${1:-}" != "--no-browser" ]; then
     APT_PACKAGES+=(chromium)

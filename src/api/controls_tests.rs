@@ -563,8 +563,8 @@ fn a_permanent_room_is_saved_and_comes_back_with_every_setting() {
         "description": "Standup", "secret": "s", "pin": "1", "is_private": true,
         "audiolevel_event": true, "audio_active_packets": 50, "audio_level_average": 40,
         "speech_level": 50, "speech_hangover": 300, "max_speakers": 2, "mix_all": true,
-        "allow_rtp_participants": true, "default_prebuffering": 3, "record": true,
-        "recording_pattern": "r-#{id}", "allowed": ["tok"]});
+        "allow_rtp_participants": true, "rtp_symmetric": true, "default_prebuffering": 3, "record": true,
+        "record_participants": true, "recording_pattern": "r-#{id}", "allowed": ["tok"]});
     assert_eq!(
         f.ask(&a, create),
         json!({"audioroom": "created", "id": "Café ☕", "permanent": true})
@@ -578,6 +578,8 @@ fn a_permanent_room_is_saved_and_comes_back_with_every_setting() {
     let items = &sections["room-_43af_c3_a9_20_e2_98_95"];
     assert_eq!(items["sampling_rate"], "16000");
     assert_eq!(items["speech_hangover"], "300");
+    assert_eq!(items["record_participants"], "true");
+    assert_eq!(items["rtp_symmetric"], "true");
     assert_eq!(items["allowed"], json!(["tok"]));
 
     // A fresh plugin (Janus restarted) makes the same room from the section.

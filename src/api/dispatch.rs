@@ -7,6 +7,7 @@ use crate::api::body::Body;
 use crate::api::errors::{ApiError, ApiResult, ErrorCode};
 use crate::api::forwarding_requests as forwarding;
 use crate::api::jsep::OfferInput;
+use crate::api::json_text;
 use crate::api::moderation;
 use crate::api::participant_requests::{self as own, AsyncReply};
 use crate::api::recording_requests;
@@ -144,7 +145,7 @@ fn parse(text: &str) -> ApiResult<Value> {
     if text.trim().is_empty() {
         return Err(ApiError::new(ErrorCode::NoMessage, "No message"));
     }
-    serde_json::from_str(text)
+    json_text::parse(text)
         .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("JSON error: {e}")))
 }
 

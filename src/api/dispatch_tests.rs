@@ -84,6 +84,7 @@ const FIELDS: &[(&str, &str, &str, bool)] = &[
     ("create", "pin", "a string", false),
     ("create", "is_private", "a boolean", false),
     ("create", "record", "a boolean", false),
+    ("create", "record_participants", "a boolean", false),
     ("create", "audiolevel_event", "a boolean", false),
     ("create", "allow_rtp_participants", "a boolean", false),
     ("create", "rtp_symmetric", "a boolean", false),
@@ -289,6 +290,21 @@ fn malformed_messages_and_unknown_requests() {
         ("{\"request\": \"fly\"}", 482, "Unknown request (fly)"),
         ("{\"request\": \"stats\"}", 482, "Unknown request (stats)"),
     ];
+    // A value as deep as Janus accepts where `id` should be a string is that error (484),
+    // not "invalid JSON".
+    let deep = format!(
+        "{{\"request\": \"exists\", \"id\": {}{}}}",
+        "[".repeat(300),
+        "]".repeat(300)
+    );
+    let cases: Vec<(&str, u64, &str)> = cases
+        .into_iter()
+        .chain([(
+            deep.as_str(),
+            484,
+            "Invalid element (id should be a string)",
+        )])
+        .collect();
     for (text, code, reason) in cases {
         let reply = match dispatch(&f.session, text) {
             Dispatch::Reply(reply) => reply,
@@ -311,4 +327,26 @@ fn malformed_messages_and_unknown_requests() {
         );
         assert_eq!(reply["error_code"], 482, "{request}");
     }
+}
+
+#[test]
+fn only_the_negotiated_payload_type_reaches_the_jitter_buffer() {
+    let f = Fixture::new("payload-types");
+    let reply = f.ask(&json!({"request": "join", "id": "r2", "userid": 5}));
+    assert_eq!(reply["audioroom"], "joined", "{reply}");
+    let participant = f.session.participant().unwrap();
+    let packet = |payload_type: u8, sequence: u16| {
+        let mut p = vec![0u8; 12 + 3];
+        crate::media::rtp::write_header(&mut p, payload_type, false, sequence, 0, 7);
+        p[12..].copy_from_slice(&[0xf8, 0xff, 0xfe]);
+        p
+    };
+    // Opus (111, negotiated by default), then DTMF events (126), comfort noise (13), garbage.
+    f.session.incoming_rtp(&packet(111, 1), None);
+    f.session.incoming_rtp(&packet(126, 2), None);
+    f.session.incoming_rtp(&packet(13, 3), None);
+    f.session.incoming_rtp(b"garbage", None);
+    let reception = participant.describe_reception();
+    assert_eq!(reception["queue"]["received"], 1, "{reception}");
+    assert_eq!(reception["rejected_packets"], 3, "{reception}");
 }

@@ -20,6 +20,7 @@ pub mod dispatch;
 pub mod errors;
 pub mod forwarding_requests;
 pub mod jsep;
+pub mod json_text;
 #[cfg(test)]
 mod media_requests_tests;
 pub mod moderation;

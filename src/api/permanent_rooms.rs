@@ -39,8 +39,10 @@ const KEYS: &[(&str, Kind)] = &[
     ("max_speakers", Kind::Number),
     ("mix_all", Kind::Flag),
     ("allow_rtp_participants", Kind::Flag),
+    ("rtp_symmetric", Kind::Flag),
     ("default_prebuffering", Kind::Number),
     ("record", Kind::Flag),
+    ("record_participants", Kind::Flag),
     ("recording_pattern", Kind::Text),
     ("allowed", Kind::Tokens),
 ];
@@ -76,6 +78,7 @@ pub fn items(room: &Room) -> Option<Value> {
         "allow_rtp_participants".into(),
         text(&s.allow_rtp_participants),
     );
+    items.insert("rtp_symmetric".into(), text(&s.rtp_symmetric));
     // An adaptive room says nothing: it follows the configuration's default, as one created
     // without `default_prebuffering` does.
     if let Mode::Fixed(packets) = s.default_playout {
@@ -84,6 +87,7 @@ pub fn items(room: &Room) -> Option<Value> {
     // A recording that failed on disk is still what the room wants: it records after a restart.
     let record = !matches!(state.recording, crate::conference::room::Recording::Off);
     items.insert("record".into(), text(&record));
+    items.insert("record_participants".into(), text(&s.record_participants));
     if let Some(pattern) = &s.recording_pattern {
         items.insert("recording_pattern".into(), text(pattern));
     }

@@ -93,6 +93,9 @@ pub fn build_room(plugin: &Plugin, body: &Body, caller: Caller) -> ApiResult<Arc
             .opt_strings("allowed")?
             .map_or_else(AccessList::default, AccessList::with_tokens),
         recording_pattern: read_recording_pattern(body)?,
+        record_participants: body
+            .opt_bool("record_participants")?
+            .unwrap_or(plugin.config.record_participants),
     };
     let record = body
         .opt_bool("record")?

@@ -5,6 +5,8 @@
 
 use crate::PLUGIN_PACKAGE;
 use crate::archive::names::{JobName, job_name, unix_time_us};
+use crate::archive::timeline::SpeechSegment;
+use crate::archive::track::TrackSummary;
 use serde_json::{Value, json};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -24,6 +26,10 @@ pub struct ArchiveFinished {
     pub error: Option<String>,
     /// Frames of the mix that never reached the file because the disk fell behind.
     pub dropped_frames: u64,
+    /// The participants' own tracks.
+    pub tracks: Vec<TrackSummary>,
+    /// Who spoke when.
+    pub speech: Vec<SpeechSegment>,
 }
 
 impl ArchiveFinished {
@@ -36,6 +42,8 @@ impl ArchiveFinished {
             "finished": self.finished_us,
             "duration_ms": self.duration_ms,
             "sampling_rate": self.sampling_rate,
+            "tracks": self.ordered_tracks().iter().map(|t| t.to_json()).collect::<Vec<_>>(),
+            "speech": self.speech.iter().map(|s| s.to_json()).collect::<Vec<_>>(),
         });
         if let Some(error) = &self.error {
             data["incomplete"] = json!(true);
@@ -45,7 +53,17 @@ impl ArchiveFinished {
             data["incomplete"] = json!(true);
             data["dropped_frames"] = json!(self.dropped_frames);
         }
+        if self.tracks.iter().any(TrackSummary::incomplete) {
+            data["incomplete"] = json!(true);
+        }
         json!({"plugin": PLUGIN_PACKAGE, "event": "archive-finished", "data": data})
+    }
+
+    /// Tracks in the order they start, as a consumer lines them up.
+    fn ordered_tracks(&self) -> Vec<&TrackSummary> {
+        let mut tracks: Vec<&TrackSummary> = self.tracks.iter().collect();
+        tracks.sort_by_key(|t| (t.offset_ms, t.user_id));
+        tracks
     }
 }
 
@@ -146,6 +164,8 @@ mod tests {
             sampling_rate: 16000,
             error: None,
             dropped_frames: 0,
+            tracks: Vec::new(),
+            speech: Vec::new(),
         }
     }
 
@@ -173,6 +193,56 @@ mod tests {
             ),
             (json!(true), json!(3))
         );
+    }
+
+    #[test]
+    fn tracks_and_speech_are_listed_in_order_and_a_failed_track_makes_the_job_incomplete() {
+        let track = |user_id, offset_ms, error: Option<&str>| TrackSummary {
+            user_id,
+            display: (user_id == 1).then(|| "Ann".to_owned()),
+            file: format!("/r/t-{user_id}.opus").into(),
+            offset_ms,
+            duration_ms: 1000,
+            error: error.map(str::to_owned),
+            dropped_packets: 0,
+            finished: true,
+        };
+        let job = ArchiveFinished {
+            tracks: vec![track(2, 500, None), track(1, 0, None)],
+            speech: vec![SpeechSegment {
+                user_id: 1,
+                start_frame: 10,
+                end_frame: 25,
+            }],
+            ..sample()
+        }
+        .to_json();
+        assert_eq!(
+            job["data"]["tracks"],
+            json!([
+                {"userid": 1, "display": "Ann", "file": "/r/t-1.opus", "offset_ms": 0, "duration_ms": 1000},
+                {"userid": 2, "display": null, "file": "/r/t-2.opus", "offset_ms": 500, "duration_ms": 1000},
+            ])
+        );
+        assert_eq!(
+            job["data"]["speech"],
+            json!([{"userid": 1, "start_ms": 200, "end_ms": 500}])
+        );
+        assert!(job["data"].get("incomplete").is_none());
+        assert_eq!(sample().to_json()["data"]["tracks"], json!([]));
+        assert_eq!(sample().to_json()["data"]["speech"], json!([]));
+
+        let failed = ArchiveFinished {
+            tracks: vec![track(1, 0, Some("/r/t-1.opus: No space left on device"))],
+            ..sample()
+        }
+        .to_json();
+        assert_eq!(failed["data"]["incomplete"], json!(true));
+        assert_eq!(
+            failed["data"]["tracks"][0]["error"],
+            "/r/t-1.opus: No space left on device"
+        );
+        assert!(failed["data"].get("error").is_none(), "the WAV is fine");
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! File names: the `#{...}` pattern substitutions of docs/API.md section 5.2 and the encoding that keeps any
-//! room id inside its folder.
+//! File names: the `#{...}` pattern substitutions of docs/API.md section 5.2 (recordings, tracks,
+//! job files) and the encoding that keeps any room id inside its folder.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -58,19 +58,44 @@ pub struct RecordingName<'a> {
 }
 
 /// `recording_pattern` with `#{id}`, `#{time}` and `#{type}` substituted; `.wav` not included.
+pub fn recording_name(pattern: &str, name: &RecordingName) -> String {
+    let time = name.time_us.to_string();
+    with_room_id(pattern, name.room_id, |key| match key {
+        "time" => Some(time.clone()),
+        "type" => Some(name.kind.to_owned()),
+        _ => None,
+    })
+}
+
+/// What a participant's track is named from.
+pub struct TrackName<'a> {
+    pub room_id: &'a str,
+    /// When the participant joined.
+    pub time_us: u64,
+    pub user_id: u64,
+}
+
+/// `track_pattern` with `#{id}`, `#{time}` and `#{userid}` substituted; `.opus` not included.
+pub fn track_name(pattern: &str, name: &TrackName) -> String {
+    let (time, user_id) = (name.time_us.to_string(), name.user_id.to_string());
+    with_room_id(pattern, name.room_id, |key| match key {
+        "time" => Some(time.clone()),
+        "userid" => Some(user_id.clone()),
+        _ => None,
+    })
+}
+
+/// `pattern` with `#{id}` (the room id, encoded) and what `others` knows substituted.
 ///
 /// A name that would pass NAME_MAX (long non-ASCII ids triple in size when encoded) keeps a
 /// prefix of the encoded id and ends it with `~` and the MD5 of the id: `~` cannot appear in an
 /// encoded id, so shortened names are recognisable, and the job file carries the exact id.
-pub fn recording_name(pattern: &str, name: &RecordingName) -> String {
-    let time = name.time_us.to_string();
-    let encoded = encode_id(name.room_id);
+fn with_room_id(pattern: &str, room_id: &str, others: impl Fn(&str) -> Option<String>) -> String {
+    let encoded = encode_id(room_id);
     let build = |id: &str| {
         substitute(pattern, |key| match key {
             "id" => Some(id.to_owned()),
-            "time" => Some(time.clone()),
-            "type" => Some(name.kind.to_owned()),
-            _ => None,
+            _ => others(key),
         })
     };
     let full = build(&encoded);
@@ -79,7 +104,7 @@ pub fn recording_name(pattern: &str, name: &RecordingName) -> String {
         return full;
     }
     let excess = longest + NAME_RESERVE - NAME_MAX;
-    let digest = format!("~{:x}", md5::compute(name.room_id.as_bytes()));
+    let digest = format!("~{:x}", md5::compute(room_id.as_bytes()));
     let mut keep = encoded.len().saturating_sub(excess + digest.len());
     // Never cut a %XX escape in half.
     while keep > 0
@@ -165,6 +190,33 @@ mod tests {
         );
         assert_eq!(recording_name("#{id}#{id}", &name), "room-1room-1");
         assert_eq!(recording_name("#{nope}-#{id", &name), "#{nope}-#{id");
+    }
+
+    #[test]
+    fn every_track_placeholder_is_substituted_and_long_ids_are_cut_the_same_way() {
+        let name = TrackName {
+            room_id: "café ☕",
+            time_us: 1_700_000_000_123_456,
+            user_id: 42,
+        };
+        assert_eq!(
+            track_name("rec-#{id}-#{time}-#{userid}", &name),
+            "rec-caf%C3%A9%20%E2%98%95-1700000000123456-42"
+        );
+        assert_eq!(track_name("#{type}-#{userid}", &name), "#{type}-42");
+        let long = "☕".repeat(85);
+        let cut = track_name(
+            "rec-#{id}-#{time}-#{userid}",
+            &TrackName {
+                room_id: &long,
+                ..name
+            },
+        );
+        assert!(cut.len() + NAME_RESERVE <= NAME_MAX, "{}", cut.len());
+        assert!(
+            cut.contains('~') && cut.ends_with("-1700000000123456-42"),
+            "{cut}"
+        );
     }
 
     #[test]

@@ -1,9 +1,11 @@
-//! The recorder thread: every room's WAV archive and job file, off the 20 ms path.
+//! The recorder thread: every room's WAV archive, its participants' tracks and its job file,
+//! off the 20 ms path.
 //!
-//! Mixer threads hand frames over a bounded channel without ever blocking (a full channel
-//! drops the frame and counts it). A file is created on its recording's first message and
-//! named with the time of the first join; finishing closes and syncs the file before its job
-//! file is written. A job file that cannot be written is retried until it is, or, at the very
+//! Mixer threads hand frames and packets over a bounded channel without ever blocking (a full
+//! channel drops them and counts them; `recording` is the room's side). A file is created on
+//! its recording's first message and named with the time of the first join, a track's on its
+//! first packet; finishing closes and syncs every track and the WAV before the job file that
+//! names them is written. A job file that cannot be written is retried until it is, or, at the very
 //! end, logged in full so an operator can still recover it.
 //!
 //! The ledger (a leaf lock shared with `stop`) knows every unfinished recording: if the thread
@@ -13,12 +15,15 @@
 
 use crate::archive::ArchiveSettings;
 use crate::archive::jobs::{ArchiveFinished, write_job};
-use crate::archive::names::{RecordingName, recording_name, unix_time_us};
+use crate::archive::names::{RecordingName, TrackName, recording_name, track_name, unix_time_us};
+pub use crate::archive::recording::RecordingHandle;
+use crate::archive::timeline::SpeechSegment;
+use crate::archive::track::{TrackFile, TrackOpening, TrackSummary};
 use crate::archive::wav::WavFile;
 use crate::locks::OrderedMutex;
 use crate::log;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -26,7 +31,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, channel, sync_chan
 use std::sync::mpsc::{Sender, TrySendError};
 use std::time::{Duration, Instant};
 
-/// Frames that may wait for the disk: about 10 s of 100 busy rooms.
+/// Messages that may wait for the disk: about 10 s of 100 busy rooms (a frame each per tick,
+/// and a packet per participant with a track).
 const CHANNEL_CAPACITY: usize = 50_000;
 /// How often a job file that could not be written is tried again.
 const JOB_RETRY: Duration = Duration::from_secs(2);
@@ -38,31 +44,56 @@ pub type FinishedHook = Arc<dyn Fn(&Value) + Send + Sync>;
 
 /// What a recording's file is made from; travels with its first message.
 #[derive(Clone)]
-struct Opening {
-    room_id: String,
-    rate: u32,
-    time_us: u64,
+pub(super) struct Opening {
+    pub room_id: String,
+    pub rate: u32,
+    pub time_us: u64,
     /// The room's own `recording_pattern`, instead of the configuration's.
-    pattern: Option<String>,
+    pub pattern: Option<String>,
 }
 
-enum Message {
+/// A track: its recording, and its number in that recording.
+pub(super) type TrackKey = (u64, u64);
+
+/// One packet of a track (by its number in the recording), with the track's opening until a
+/// message has carried it.
+pub(super) struct TrackPacket {
+    pub number: u64,
+    pub opening: Option<Box<TrackOpening>>,
+    pub payload: Vec<u8>,
+}
+
+pub(super) enum Message {
     Samples {
         id: u64,
         opening: Option<Box<Opening>>,
         pcm: Vec<i16>,
+    },
+    /// The Opus packets of a recording's tracks played at `frame`: one message a tick for
+    /// all of them, so the recorder thread is woken per tick, not per participant.
+    Packets {
+        id: u64,
+        frame: u64,
+        packets: Vec<TrackPacket>,
+    },
+    /// The participant left: its track is closed.
+    TrackEnd {
+        track: TrackKey,
+        dropped_packets: u64,
     },
     Finish {
         id: u64,
         opening: Option<Box<Opening>>,
         /// Frames of this recording dropped because the disk fell behind.
         dropped_frames: u64,
+        /// Its tracks still open, with the packets each dropped.
+        tracks: Vec<(u64, u64)>,
     },
     Stop,
 }
 
 /// One unfinished recording, as both the thread and `stop` see it.
-struct Entry {
+pub(super) struct Entry {
     room_id: String,
     rate: u32,
     started_us: u64,
@@ -72,9 +103,13 @@ struct Entry {
     samples_on_disk: u64,
     /// Someone is writing (or has written) its job file.
     job_claimed: bool,
+    /// Its participants' tracks, by number, as far as the thread has written them.
+    tracks: BTreeMap<u64, TrackSummary>,
+    /// Set when the room finishes the recording.
+    pub(super) speech: Vec<SpeechSegment>,
 }
 
-type Ledger = OrderedMutex<HashMap<u64, Entry>>;
+pub(super) type Ledger = OrderedMutex<HashMap<u64, Entry>>;
 
 pub struct Recorder {
     sender: SyncSender<Message>,
@@ -98,6 +133,7 @@ impl Recorder {
         let mut worker = Worker {
             settings: settings.clone(),
             files: HashMap::new(),
+            tracks: HashMap::new(),
             unwritten_jobs: Vec::new(),
             ledger: ledger.clone(),
             on_failure,
@@ -141,20 +177,23 @@ impl Recorder {
                 path: None,
                 samples_on_disk: 0,
                 job_claimed: false,
+                tracks: BTreeMap::new(),
+                speech: Vec::new(),
             },
         );
-        RecordingHandle {
+        let opening = Opening {
+            room_id: room_id.to_owned(),
+            rate,
+            time_us,
+            pattern: pattern.map(str::to_owned),
+        };
+        RecordingHandle::new(
             id,
-            sender: self.sender.clone(),
-            opening: Some(Box::new(Opening {
-                room_id: room_id.to_owned(),
-                rate,
-                time_us,
-                pattern: pattern.map(str::to_owned),
-            })),
-            dropped: self.dropped.clone(),
-            dropped_here: 0,
-        }
+            opening,
+            self.sender.clone(),
+            self.dropped.clone(),
+            self.ledger.clone(),
+        )
     }
 
     /// Frames dropped because the disk fell behind.
@@ -211,6 +250,20 @@ impl Recorder {
             unfinished
         };
         for (id, entry, path) in unfinished {
+            let unfinished_track = format!(
+                "the track could not be finished within {} s at shutdown; the file holds its whole pages",
+                patience.as_secs_f32()
+            );
+            let tracks = entry
+                .tracks
+                .into_values()
+                .map(|mut t| {
+                    if !t.finished {
+                        t.error.get_or_insert_with(|| unfinished_track.clone());
+                    }
+                    t
+                })
+                .collect();
             let finished = ArchiveFinished {
                 uid: recording_uid(&entry.room_id, id, entry.started_us),
                 room_id: entry.room_id,
@@ -224,6 +277,8 @@ impl Recorder {
                     patience.as_secs_f32()
                 )),
                 dropped_frames: 0,
+                tracks,
+                speech: entry.speech,
             };
             let event = finished.to_json();
             match write_job(&self.settings.job_path, &self.settings.job_pattern, &event) {
@@ -234,78 +289,12 @@ impl Recorder {
     }
 }
 
-/// One recording, held by its room.
-pub struct RecordingHandle {
-    id: u64,
-    sender: SyncSender<Message>,
-    opening: Option<Box<Opening>>,
-    dropped: Arc<AtomicU64>,
-    dropped_here: u64,
-}
-
-impl RecordingHandle {
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-
-    /// Hands one frame of the mix to the recorder; never blocks.
-    pub fn write(&mut self, pcm: Vec<i16>) {
-        let message = Message::Samples {
-            id: self.id,
-            opening: self.opening.take(),
-            pcm,
-        };
-        match self.sender.try_send(message) {
-            Ok(()) => {}
-            Err(TrySendError::Full(Message::Samples { opening, .. })) => {
-                self.opening = opening;
-                self.dropped_here += 1;
-                let dropped = self.dropped.fetch_add(1, Relaxed) + 1;
-                if dropped.is_power_of_two() {
-                    log!(
-                        Warn,
-                        "Recorder is behind the disk: {dropped} frames dropped so far"
-                    );
-                }
-            }
-            Err(_) => {}
-        }
-    }
-
-    /// Closes the recording and has its job file written. Blocks while the channel is full,
-    /// so call it with no lock held.
-    pub fn finish(self) {
-        let _ = self.sender.send(self.finish_message());
-    }
-
-    /// Like `finish`, but gives up at `deadline` if the channel stays full (shutdown): the
-    /// recorder's `stop` then writes the job file itself.
-    pub fn finish_by(self, deadline: Instant) {
-        let mut message = self.finish_message();
-        loop {
-            match self.sender.try_send(message) {
-                Err(TrySendError::Full(again)) if Instant::now() < deadline => {
-                    message = again;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                _ => return,
-            }
-        }
-    }
-
-    fn finish_message(&self) -> Message {
-        Message::Finish {
-            id: self.id,
-            opening: self.opening.clone(),
-            dropped_frames: self.dropped_here,
-        }
-    }
-}
-
 struct Worker {
     settings: ArchiveSettings,
     /// Open files by recording id; `None` for a recording whose file could not be made.
     files: HashMap<u64, Option<WavFile>>,
+    /// Open tracks; `None` for one whose file could not be made.
+    tracks: HashMap<TrackKey, Option<TrackFile>>,
     /// Job files that could not be written yet.
     unwritten_jobs: Vec<Value>,
     ledger: Arc<Ledger>,
@@ -335,12 +324,29 @@ impl Worker {
                         self.write(id, opening, &pcm);
                         true
                     }
+                    Message::Packets { id, frame, packets } => {
+                        for p in packets {
+                            self.track_packet((id, p.number), p.opening, frame, p.payload);
+                        }
+                        true
+                    }
+                    Message::TrackEnd {
+                        track,
+                        dropped_packets,
+                    } => {
+                        self.end_track(track, dropped_packets);
+                        true
+                    }
                     Message::Finish {
                         id,
                         opening,
                         dropped_frames,
+                        tracks,
                     } => {
                         self.open_if_new(id, opening);
+                        for (number, dropped_packets) in tracks {
+                            self.end_track((id, number), dropped_packets);
+                        }
                         self.finish(id, dropped_frames);
                         true
                     }
@@ -358,6 +364,11 @@ impl Worker {
         let ids: Vec<u64> = self.files.keys().copied().collect();
         for id in ids {
             self.finish(id, 0);
+        }
+        // Tracks of a recording whose WAV was never opened: closed properly all the same.
+        let tracks: Vec<TrackKey> = self.tracks.keys().copied().collect();
+        for key in tracks {
+            self.end_track(key, 0);
         }
         self.retry_jobs(true);
         let _ = ended.send(());
@@ -428,7 +439,128 @@ impl Worker {
         }
     }
 
+    /// A packet of a track: its file is created with its first one (none for a recording
+    /// whose WAV could not be made: no job would name it).
+    fn track_packet(
+        &mut self,
+        key: TrackKey,
+        opening: Option<Box<TrackOpening>>,
+        frame: u64,
+        payload: Vec<u8>,
+    ) {
+        if !self.tracks.contains_key(&key) {
+            if matches!(self.files.get(&key.0), Some(None)) {
+                return;
+            }
+            let Some(opening) = opening else { return };
+            let file = self.create_track(key, &opening, frame);
+            self.tracks.insert(key, file);
+        }
+        let Some(Some(file)) = self.tracks.get_mut(&key) else {
+            return;
+        };
+        let flushed = file.flushes();
+        let written = file.write(frame, payload);
+        if written.is_err() || file.flushes() != flushed {
+            let (duration_ms, error) = (file.duration_ms(), file.error.clone());
+            if let Err(reason) = &written {
+                log!(Error, "Track stopped: {reason}");
+            }
+            self.update_track(key, |t| {
+                t.duration_ms = duration_ms;
+                t.error = error;
+            });
+        }
+    }
+
+    fn create_track(&self, key: TrackKey, opening: &TrackOpening, frame: u64) -> Option<TrackFile> {
+        let base = track_name(
+            &self.settings.track_pattern,
+            &TrackName {
+                room_id: &opening.room_id,
+                time_us: opening.time_us,
+                user_id: opening.user_id,
+            },
+        );
+        let (file, path, error) =
+            match TrackFile::create(&self.settings.archive_path, &base, opening, frame) {
+                Ok(file) => {
+                    log!(
+                        Info,
+                        "Recording participant {} of room {} to {}",
+                        opening.user_id,
+                        opening.room_id,
+                        file.path.display()
+                    );
+                    let path = file.path.clone();
+                    (Some(file), path, None)
+                }
+                Err((failed, e)) => {
+                    let reason = format!("{}: {e}", failed.display());
+                    log!(
+                        Error,
+                        "Cannot record participant {} of room {}: {reason}",
+                        opening.user_id,
+                        opening.room_id
+                    );
+                    let path = self.settings.archive_path.join(format!("{base}.opus"));
+                    (None, path, Some(reason))
+                }
+            };
+        if let Some(entry) = self.ledger.lock().get_mut(&key.0) {
+            entry.tracks.insert(
+                key.1,
+                TrackSummary {
+                    user_id: opening.user_id,
+                    display: opening.display.clone(),
+                    file: path,
+                    offset_ms: file.as_ref().map_or(0, |f| f.offset_ms()),
+                    duration_ms: 0,
+                    finished: error.is_some(),
+                    error,
+                    dropped_packets: 0,
+                },
+            );
+        }
+        file
+    }
+
+    /// The participant left, or the recording finishes: the track's file is closed and synced.
+    fn end_track(&mut self, key: TrackKey, dropped_packets: u64) {
+        let Some(file) = self.tracks.remove(&key) else {
+            return; // never sent a packet: no track
+        };
+        let outcome = file.map(|mut file| {
+            file.finish();
+            (file.duration_ms(), file.error)
+        });
+        self.update_track(key, |t| {
+            if let Some((duration_ms, error)) = outcome {
+                t.duration_ms = duration_ms;
+                t.error = error;
+            }
+            t.dropped_packets += dropped_packets;
+            t.finished = true;
+        });
+    }
+
+    fn update_track(&self, key: TrackKey, change: impl FnOnce(&mut TrackSummary)) {
+        if let Some(track) = self
+            .ledger
+            .lock()
+            .get_mut(&key.0)
+            .and_then(|e| e.tracks.get_mut(&key.1))
+        {
+            change(track);
+        }
+    }
+
     fn finish(&mut self, id: u64, dropped_frames: u64) {
+        // Every track the job will name is closed and synced first.
+        let open: Vec<TrackKey> = self.tracks.keys().filter(|k| k.0 == id).copied().collect();
+        for key in open {
+            self.end_track(key, 0);
+        }
         let file = self.files.remove(&id);
         // Claimed here, or already taken out of the ledger by a `stop` that gave up waiting.
         let claimed = {
@@ -436,7 +568,9 @@ impl Worker {
             match ledger.get_mut(&id) {
                 Some(entry) if !entry.job_claimed => {
                     entry.job_claimed = true;
-                    Some((entry.room_id.clone(), entry.started_us))
+                    let tracks: Vec<TrackSummary> = entry.tracks.values().cloned().collect();
+                    let speech = std::mem::take(&mut entry.speech);
+                    Some((entry.room_id.clone(), entry.started_us, tracks, speech))
                 }
                 _ => None,
             }
@@ -447,7 +581,7 @@ impl Worker {
             return;
         };
         file.finish();
-        let Some((room_id, started_us)) = claimed else {
+        let Some((room_id, started_us, tracks, speech)) = claimed else {
             return; // `stop` gave up waiting and wrote this job itself
         };
         let finished = ArchiveFinished {
@@ -460,6 +594,8 @@ impl Worker {
             sampling_rate: file.rate,
             error: file.error.clone(),
             dropped_frames,
+            tracks,
+            speech,
         };
         self.write_job(finished.to_json());
         self.ledger.lock().remove(&id);

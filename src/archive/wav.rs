@@ -2,8 +2,9 @@
 //! mono, its header brought up to date at least once a second (so a file cut short by a crash
 //! is valid), and after a disk error trimmed to what really reached the disk.
 
+use crate::archive::new_file::create_new;
 use hound::{SampleFormat, WavSpec, WavWriter};
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -30,7 +31,7 @@ impl WavFile {
     /// Creates `<folder>/<base>.wav`, or `<base>-1.wav`, `-2`… when taken; the error names the
     /// path (or folder) that failed.
     pub fn create(folder: &Path, base: &str, rate: u32) -> Result<WavFile, (PathBuf, io::Error)> {
-        let (file, path) = create_unique(folder, base)?;
+        let (file, path) = create_new(folder, base, "wav")?;
         let fail = |e: io::Error| (path.clone(), e);
         let sync_handle = file.try_clone().map_err(fail)?;
         let spec = WavSpec {
@@ -210,41 +211,10 @@ fn hound_to_io(e: hound::Error) -> io::Error {
     }
 }
 
-/// Creates `<folder>/<base>.wav`, or `<base>-1.wav`, `-2`… when taken: never overwrites.
-fn create_unique(folder: &Path, base: &str) -> Result<(File, PathBuf), (PathBuf, io::Error)> {
-    let first = folder.join(format!("{base}.wav"));
-    if let Some(parent) = first.parent() {
-        fs::create_dir_all(parent).map_err(|e| (parent.to_path_buf(), e))?;
-    }
-    for n in 0..10_000u32 {
-        let path = if n == 0 {
-            first.clone()
-        } else {
-            folder.join(format!("{base}-{n}.wav"))
-        };
-        match OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(file) => return Ok((file, path)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err((path, e)),
-        }
-    }
-    Err((
-        first,
-        io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            "10000 recordings of that name exist",
-        ),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::{self, OpenOptions};
 
     #[test]
     fn a_torn_file_gets_a_header_that_matches_its_bytes() {

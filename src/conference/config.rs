@@ -17,6 +17,9 @@ pub struct Config {
     pub archive_path: PathBuf,
     pub recording_pattern: String,
     pub recording_enabled: bool,
+    /// Rooms also record each participant's own audio, unless they say otherwise.
+    pub record_participants: bool,
+    pub track_pattern: String,
     /// How participants' jitter queues hold packets unless a room or a participant says
     /// otherwise: adaptive (the default), or a fixed pre-buffer of so many packets
     /// (`mixer_prebuffering`; 0 disables pre-buffering and late drops).
@@ -48,6 +51,8 @@ impl Default for Config {
             archive_path: PathBuf::from("/tmp/recordings"),
             recording_pattern: "rec-#{id}-#{time}-#{type}".into(),
             recording_enabled: true,
+            record_participants: false,
+            track_pattern: "rec-#{id}-#{time}-#{userid}".into(),
             playout: Mode::Adaptive,
             admin_key: None,
             events: true,
@@ -85,6 +90,8 @@ impl Config {
             "archive_path" => self.archive_path = non_empty_path(value)?,
             "recording_pattern" => self.recording_pattern = non_empty(value)?.to_owned(),
             "recording_enabled" => self.recording_enabled = parse_bool(value)?,
+            "record_participants" => self.record_participants = parse_bool(value)?,
+            "track_pattern" => self.track_pattern = non_empty(value)?.to_owned(),
             "mixer_prebuffering" => {
                 self.playout = match value {
                     "adaptive" => Mode::Adaptive,
@@ -153,6 +160,7 @@ impl Config {
         ArchiveSettings {
             archive_path: self.archive_path.clone(),
             recording_pattern: self.recording_pattern.clone(),
+            track_pattern: self.track_pattern.clone(),
             job_path: self.job_path.clone(),
             job_pattern: self.job_pattern.clone(),
         }
@@ -229,6 +237,8 @@ mod tests {
         assert_eq!(c.archive_path, PathBuf::from("/tmp/recordings"));
         assert_eq!(c.recording_pattern, "rec-#{id}-#{time}-#{type}");
         assert!(c.recording_enabled);
+        assert!(!c.record_participants);
+        assert_eq!(c.track_pattern, "rec-#{id}-#{time}-#{userid}");
         assert_eq!(c.playout, Mode::Adaptive);
         assert_eq!(c.admin_key, None);
         assert!(c.events);
@@ -245,6 +255,11 @@ mod tests {
         let mut c = Config::default();
         assert_eq!(c.set("recording_enabled", "no"), Ok(()));
         assert!(!c.recording_enabled);
+        assert_eq!(c.set("record_participants", "yes"), Ok(()));
+        assert!(c.record_participants);
+        assert_eq!(c.set("track_pattern", "t/#{userid}"), Ok(()));
+        assert_eq!(c.archive_settings().track_pattern, "t/#{userid}");
+        assert!(c.set("track_pattern", "").is_err());
         assert_eq!(c.set("mixer_prebuffering", " 0 "), Ok(()));
         assert_eq!(c.playout, Mode::Fixed(0));
         assert!(matches!(

@@ -23,6 +23,8 @@ pub mod room_announcements;
 pub mod room_forwarders;
 pub mod room_moderation;
 pub mod room_recording;
+#[cfg(test)]
+mod room_tracks_tests;
 pub mod rooms;
 pub mod services;
 pub mod session;

@@ -65,6 +65,13 @@ pub struct Media {
     voice_epoch: u64,
 }
 
+impl Media {
+    /// The codec its voice decodes.
+    pub fn codec(&self) -> AudioCodec {
+        self.codec
+    }
+}
+
 /// What requests ask of the codecs, applied by the next tick.
 struct Control {
     display: Option<String>,
@@ -103,20 +110,17 @@ pub struct Participant {
     rejected_packets: AtomicU64,
     /// Plain-RTP packets dropped for coming from another address than the participant's.
     foreign_packets: AtomicU64,
+    /// The negotiated payload type, read on Janus's RTP threads to drop anything else (a G.711
+    /// peer's comfort noise and DTMF too).
+    payload_type: AtomicU8,
     /// The codec as RTP threads need it (`codec_index`), to count G.711 timestamps in the
     /// jitter queue's 48 kHz units.
     codec: AtomicU8,
-    /// The payload type incoming WebRTC packets must carry (G.711 peers also send comfort
-    /// noise and DTMF, which are not G.711); `NO_PAYLOAD_TYPE` checks nothing.
-    incoming_payload_type: AtomicU32,
     /// The codec `join` asked for (`codec`), which offers must then have; `NO_CODEC` if none.
     requested_codec: AtomicU8,
 }
 
 const NO_CODEC: u8 = u8::MAX;
-
-/// `incoming_payload_type` when any is taken (Opus over WebRTC, as before G.711).
-const NO_PAYLOAD_TYPE: u32 = u32::MAX;
 
 fn codec_index(codec: AudioCodec) -> u8 {
     match codec {
@@ -183,8 +187,8 @@ impl Participant {
             ),
             rejected_packets: AtomicU64::new(0),
             foreign_packets: AtomicU64::new(0),
+            payload_type: AtomicU8::new(payload_type),
             codec: AtomicU8::new(codec_index(codec)),
-            incoming_payload_type: AtomicU32::new(incoming_check(codec, payload_type)),
             requested_codec: AtomicU8::new(NO_CODEC),
         })
     }
@@ -366,13 +370,6 @@ impl Participant {
         self.receive_at(header, payload, audio_level, clock::now_us());
     }
 
-    /// Whether a WebRTC packet of this payload type carries the negotiated codec (a G.711 peer's
-    /// comfort noise and DTMF do not; they are counted as rejected).
-    pub fn takes_payload_type(&self, payload_type: u8) -> bool {
-        let wanted = self.incoming_payload_type.load(Relaxed);
-        wanted == NO_PAYLOAD_TYPE || wanted == payload_type as u32
-    }
-
     /// Queues one RTP packet that arrived at `arrival_us` (on `media::clock`).
     pub fn receive_at(
         &self,
@@ -423,12 +420,16 @@ impl Participant {
     /// A new negotiation's codec and payload type; the codecs follow at the next tick.
     pub fn set_media(&self, codec: AudioCodec, payload_type: u8) {
         self.codec.store(codec_index(codec), Relaxed);
-        self.incoming_payload_type
-            .store(incoming_check(codec, payload_type), Relaxed);
+        self.payload_type.store(payload_type, Relaxed);
         self.change_control(|c| {
             c.codec = codec;
             c.payload_type = payload_type;
         });
+    }
+
+    /// The payload type the participant's audio comes with (and its mix goes out with).
+    pub fn payload_type(&self) -> u8 {
+        self.payload_type.load(Relaxed)
     }
 
     /// `resetdecoder`, and moving to another room: what is queued is dropped and the decoder
@@ -585,15 +586,6 @@ impl PacketSink for Participant {
             Transport::WebRtc => self.endpoint.relay_rtp(packet),
             Transport::PlainRtp(link) => link.send(packet),
         }
-    }
-}
-
-/// What `incoming_payload_type` holds for a codec: G.711 checks it; Opus over WebRTC, as
-/// before, takes what Janus lets through.
-fn incoming_check(codec: AudioCodec, payload_type: u8) -> u32 {
-    match codec {
-        AudioCodec::Opus => NO_PAYLOAD_TYPE,
-        AudioCodec::Pcmu | AudioCodec::Pcma => payload_type as u32,
     }
 }
 

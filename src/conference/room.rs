@@ -8,6 +8,7 @@
 //! leaf locks; it never takes `state` while holding `mix`.
 
 use crate::archive::recorder::RecordingHandle;
+use crate::archive::recording::Voiced;
 use crate::conference::access::AccessList;
 use crate::conference::announcement::Announcement;
 use crate::conference::events::Notices;
@@ -46,6 +47,8 @@ pub struct RoomSettings {
     pub access: AccessList,
     /// This room's `recording_pattern`, instead of the configuration's.
     pub recording_pattern: Option<String>,
+    /// While recorded, each participant's own audio also goes to a track of its own.
+    pub record_participants: bool,
 }
 
 /// Where the room's recording stands.
@@ -182,7 +185,13 @@ impl Room {
             participant.enter_room(state.muted);
             state.participants.push(participant.clone());
             if matches!(state.recording, Recording::Waiting) {
+                // Everyone, the newcomer included, is in the recording from its first frame.
                 state.recording = Recording::Active(self.start_recording(&state, notices));
+            } else {
+                let track = state.settings.record_participants;
+                if let Recording::Active(recording) = &mut state.recording {
+                    join_recording(recording, participant, track);
+                }
             }
             let schedule = self.mark_scheduled(&mut state);
             drop(state);
@@ -212,6 +221,9 @@ impl Room {
             return false;
         };
         state.participants.remove(at);
+        if let Recording::Active(recording) | Recording::Failed(recording) = &mut state.recording {
+            recording.leave(member_key(participant));
+        }
         self.stopped_talking(&state, participant, notices);
         participant.leave_room();
         let leaving =
@@ -272,10 +284,13 @@ impl Room {
         notices: &mut Notices,
     ) -> RecordingHandle {
         let pattern = state.settings.recording_pattern.as_deref();
-        let handle =
+        let mut handle =
             self.services
                 .recorder
                 .start_recording_with(&self.id, self.sampling_rate, pattern);
+        for p in &state.participants {
+            join_recording(&mut handle, p, state.settings.record_participants);
+        }
         notices.tell_handlers(None, json!({"event": "recording-started", "id": self.id}));
         handle
     }
@@ -387,16 +402,16 @@ impl Room {
         }
     }
 
-    /// Mixes one tick for `members` under the `mix` lock; returns the full mix for the
-    /// recording. Members whose codecs another mixer thread holds (moving between rooms) sit
-    /// this tick out.
+    /// Mixes one tick for `members` under the `mix` lock; returns the full mix and what each
+    /// member did, for the recording. Members whose codecs another mixer thread holds (moving
+    /// between rooms) sit this tick out.
     fn mix(
         &self,
         members: &[Arc<Participant>],
         snapshot: &Snapshot,
         extras: (&[&[i16]], &[&dyn ForwardSink]),
         notices: &mut Notices,
-    ) -> Vec<i16> {
+    ) -> (Vec<i16>, Vec<Voiced>) {
         let mut mix = self.mix.lock();
         let mut ready = Vec::with_capacity(members.len());
         for p in members {
@@ -408,6 +423,10 @@ impl Room {
                 log_codec_error(p.user_id(), &error, mix.codec_errors);
                 continue;
             }
+            // Tracks are Ogg Opus of the participant's own packets: a G.711 voice has none to
+            // give, and its track stays silent.
+            let opus = media.codec() == crate::media::audio_codec::AudioCodec::Opus;
+            media.voice.played.start_tick(snapshot.tracks && opus);
             ready.push((p, media));
         }
         let levels: Vec<Option<u8>> = {
@@ -434,6 +453,19 @@ impl Room {
             mix.tick_with(&mut views, sources, forwarders, &snapshot.mixing, now);
             views.iter().map(|m| m.level).collect()
         };
+        let voices = match snapshot.recorded {
+            true => ready
+                .iter()
+                .zip(&levels)
+                .map(|((p, media), level)| Voiced {
+                    key: member_key(p),
+                    speaking: media.gate.is_speaking(),
+                    loud: level.is_some_and(|l| l <= snapshot.mixing.speech.threshold),
+                    packets: media.voice.played.iter().map(<[u8]>::to_vec).collect(),
+                })
+                .collect(),
+            false => Vec::new(),
+        };
         for ((p, media), level) in ready.iter_mut().zip(levels) {
             let Some(level) = level else { continue };
             let Some(talking) = media.talk.observe(level, snapshot.talk) else {
@@ -451,8 +483,24 @@ impl Room {
                 notices.tell_handlers(Some(p), about);
             }
         }
-        mix.full_mix().to_vec()
+        (mix.full_mix().to_vec(), voices)
     }
+}
+
+/// How the recording knows a member: the participant object, for as long as it is in the room.
+fn member_key(participant: &Participant) -> u64 {
+    std::ptr::from_ref(participant) as usize as u64
+}
+
+/// A participant is in the recording from now on (its speech, and with `track` its own track).
+fn join_recording(recording: &mut RecordingHandle, participant: &Participant, track: bool) {
+    let display = participant.display();
+    recording.join(
+        member_key(participant),
+        participant.user_id(),
+        display,
+        track,
+    );
 }
 
 /// The room's settings a tick uses, as of its start.
@@ -461,6 +509,10 @@ struct Snapshot {
     mixing: MixPolicy,
     talk: TalkSettings,
     talk_events: bool,
+    /// The recording is being written: it hears who spoke.
+    recorded: bool,
+    /// ... and each member's packets, for their tracks.
+    tracks: bool,
     /// The room is muted (`mute_room`).
     muted: bool,
 }
@@ -476,10 +528,13 @@ impl Mixable for Room {
                 state.scheduled = false;
                 return false;
             }
+            let recorded = matches!(state.recording, Recording::Active(_));
             let snapshot = Snapshot {
                 mixing: state.settings.mixing,
                 talk: state.settings.talk,
                 talk_events: state.settings.audiolevel_event,
+                recorded,
+                tracks: recorded && state.settings.record_participants,
                 muted: state.muted,
             };
             let playing = state.announcements.clone();
@@ -491,11 +546,11 @@ impl Mixable for Room {
         let announced = self.announcement_frames(&playing, &members, &mut notices);
         let sources: Vec<&[i16]> = announced.frames.iter().map(|f| &f[..]).collect();
         let sinks: Vec<&dyn ForwardSink> = forwarders.iter().map(|f| &**f as _).collect();
-        let full_mix = self.mix(&members, &snapshot, (&sources, &sinks), &mut notices);
+        let (full_mix, voices) = self.mix(&members, &snapshot, (&sources, &sinks), &mut notices);
         // An empty room ticked for an announcement is not recorded (it records while occupied).
         if !members.is_empty() {
             if let Recording::Active(recording) = &mut self.state().recording {
-                recording.write(full_mix);
+                recording.write_tick(full_mix, voices);
             }
         }
         self.finish_announcements(&announced.ended, &mut notices);

@@ -117,12 +117,14 @@ impl Session {
     }
 
     /// One packet from the PeerConnection (a Janus RTP thread): parse and queue, nothing more.
+    /// Anything but the negotiated codec's payload type (DTMF events, comfort noise, garbage)
+    /// is dropped and counted.
     pub fn incoming_rtp(&self, packet: &[u8], audio_level: Option<u8>) {
         let Some(participant) = self.participant() else {
             return;
         };
         match rtp::parse(packet, None) {
-            Ok(p) if !p.payload.is_empty() && participant.takes_payload_type(p.payload_type) => {
+            Ok(p) if p.payload_type == participant.payload_type() && !p.payload.is_empty() => {
                 participant.receive(p.header(), p.payload, audio_level)
             }
             _ => participant.count_rejected(1, 0),

@@ -976,4 +976,23 @@ mod tests {
         );
         assert!(at < 15, "{at}");
     }
+
+    #[test]
+    fn a_flood_beyond_the_rate_limit_is_dropped_and_counted() {
+        let mut q = JitterQueue::new(Mode::Adaptive);
+        // 1,000 packets within one second: the first 250 are taken.
+        for k in 0..1000u16 {
+            q.push(header(9, k), &payload(k), None, k as u64 * 1_000);
+        }
+        assert_eq!(q.stats.rate_drops, 750);
+        assert_eq!(q.stats.received, MAX_PACKETS_PER_SECOND as u64);
+        // The next second starts afresh.
+        q.push(header(9, 1000), &payload(1000), None, 1_100_000);
+        assert_eq!(q.stats.received, MAX_PACKETS_PER_SECOND as u64 + 1);
+        assert!(
+            q.len() <= (2 * MAX_TARGET_US / FRAME_US) as usize + 1,
+            "bounded: {}",
+            q.len()
+        );
+    }
 }

@@ -18,6 +18,7 @@ pub mod jitter;
 pub mod limiter;
 pub mod opus_vad;
 pub mod plain_rtp;
+pub mod played;
 pub mod resample;
 pub mod rtp;
 pub mod rtp_forwarder;

@@ -10,6 +10,7 @@ use crate::locks::OrderedMutex;
 use crate::media::audio_codec::AudioCodec;
 use crate::media::codec::{CodecError, MAX_PACKET_MS, frame_samples};
 use crate::media::jitter::{JitterQueue, Playout, PlayoutHint};
+use crate::media::played::PlayedPackets;
 use crate::media::rtp::SILENT_AUDIO_LEVEL;
 use crate::media::speech::frame_level;
 use crate::media::voice_decoder::VoiceDecoder;
@@ -84,6 +85,9 @@ pub struct Voice {
     pub errors: u64,
     /// Packets decoded only to prime the decoder at an onset (how often skipping cost extra).
     pub primes: u64,
+    /// Every packet that began to play, decoded or skipped, when its caller asks for them
+    /// (the participant's own track); `start_tick` is the caller's.
+    pub played: PlayedPackets,
 }
 
 impl Voice {
@@ -107,6 +111,7 @@ impl Voice {
             silent_run: 0,
             errors: 0,
             primes: 0,
+            played: PlayedPackets::default(),
         })
     }
 
@@ -139,6 +144,7 @@ impl Voice {
             let playout = queue.lock().pop(&mut self.packet, now_us, hint);
             let decoded = match playout {
                 Playout::Packet { audio_level } => {
+                    self.played.push(&self.packet);
                     // Without a level, the sender's own encoder may still say nobody speaks.
                     let level = audio_level.or_else(|| {
                         rule.quiet_by_its_encoder(self.decoder.voice_activity(&self.packet))

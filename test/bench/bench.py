@@ -410,9 +410,13 @@ def room_name(plugin: str, scenario: Scenario, r: int):
     return 100000 + r
 
 
-def create_body(plugin: str, room, rtp: bool) -> dict:
+def create_body(plugin: str, room, rtp: bool, recording: str = "off") -> dict:
+    """`recording` (ours only): off, mix (the room's WAV and speech timeline) or tracks (also
+    every participant's own Ogg Opus track)."""
     if plugin == OURS:
-        body = {"request": "create", "id": room, "sampling": RATE, "record": False}
+        body = {"request": "create", "id": room, "sampling": RATE, "record": recording != "off"}
+        if recording == "tracks":
+            body["record_participants"] = True
     else:
         body = {"request": "create", "room": room, "sampling_rate": RATE, "record": False}
     if rtp:
@@ -504,9 +508,9 @@ def forward_body(plugin: str, room, port: int) -> dict:
             "port": port, "codec": "opus"}
 
 
-def create_rooms(session, admin, plugin: str, rooms: list, rtp: bool) -> None:
+def create_rooms(session, admin, plugin: str, rooms: list, rtp: bool, recording: str = "off") -> None:
     for room in rooms:
-        check_reply(plugin, session.request(admin, create_body(plugin, room, rtp)), "created")
+        check_reply(plugin, session.request(admin, create_body(plugin, room, rtp, recording)), "created")
 
 
 def destroy_rooms(session, admin, plugin: str, rooms: list, result: dict) -> None:
@@ -530,7 +534,7 @@ def run_load(janus: Janus, plugin: str, sc: Scenario, args, profile: str) -> dic
     try:
         session = Session(janus.url)
         admin = session.attach(plugin)
-        create_rooms(session, admin, plugin, rooms, rtp=True)
+        create_rooms(session, admin, plugin, rooms, rtp=True, recording=args.recording)
         lg = subprocess.Popen(
             realtime_prefix() + [str(args.loadgen), "--profile", profile, "--talkers", str(sc.rooms * sc.talkers),
                                  "--warmup", str(args.warmup), "--window", str(args.window), "--ext-id", "1"],
@@ -1045,6 +1049,9 @@ def main() -> int:
     ap.add_argument("--paced-ticks", type=int, default=250,
                     help="ticks of the real-time-paced mixer_bench run that gives the codec floor (default 250 = 5 s)")
     ap.add_argument("--no-mixer", action="store_true", help="skip the mixer-only benchmark")
+    ap.add_argument("--recording", default="off", choices=["off", "mix", "tracks"],
+                    help="audioroom's rooms (not AudioBridge's) record: off (default), mix (the room's WAV and "
+                         "speech timeline) or tracks (also each participant's own Ogg Opus track)")
     ap.add_argument("--out", type=Path, default=HERE / "results")
     ap.add_argument("--smoke", action="store_true",
                     help="a few seconds per profile, 1 room × 3 participants on audioroom only, then one clean-path "
@@ -1086,8 +1093,12 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "machine": machine,
         "settings": {
-            "rooms": f"{RATE} Hz mono in both plugins, no recording (audioroom `record: false` and "
-                     "`recording_enabled = false`; AudioBridge `record: false`), plain-RTP participants allowed",
+            "rooms": f"{RATE} Hz mono in both plugins, " + (
+                "no recording (audioroom `record: false` and `recording_enabled = false`; AudioBridge "
+                "`record: false`)" if args.recording == "off" else
+                f"audioroom recording ({'the mix and every participant’s track' if args.recording == 'tracks' else 'the mix'}"
+                ", `--recording " + args.recording + "`), AudioBridge `record: false`") +
+                ", plain-RTP participants allowed",
             "Opus complexity": f"{args.quality} for both (`quality` in every join); both plugins' default is 4; "
                                "encoder bitrate left to libopus (neither join sets `bitrate`), no FEC",
             "participants": "plain RTP on 127.0.0.1, payload type 111; RFC 6464 audio level extension id 1 in the "

@@ -298,6 +298,7 @@ class JanusSession:
         self.maxev = maxev
         self._local = threading.local()
         self._cond = threading.Condition()
+        self._all_http: list[requests.Session] = []
         self._stop = threading.Event()
         self.handles: dict[int, Handle] = {}
         self.events: list[Event] = []
@@ -322,6 +323,8 @@ class JanusSession:
         s = getattr(self._local, "http", None)
         if s is None:
             s = self._local.http = requests.Session()
+            with self._cond:
+                self._all_http.append(s)
         return s
 
     def _post(self, url: str, payload: JSON, timeout: Optional[float] = None) -> JSON:
@@ -434,6 +437,12 @@ class JanusSession:
         # The long poll may be parked server-side for up to 30 s; it is a
         # daemon thread and exits on its own once that GET returns.
         self._poller.join(timeout=0.1)
+        # Every thread's keep-alive connection: left open, each would hold a socket in Janus
+        # (a soak of many sessions would count them as the server's).
+        with self._cond:
+            connections, self._all_http = self._all_http, []
+        for http in connections:
+            http.close()
 
     def abandon(self) -> None:
         """Go silent like a client that vanished: no keepalives, no polling, no destroy.

@@ -116,6 +116,8 @@ class JanusServer:
         paths of event handler ``.so`` files (e.g. Debian's ``libjanus_mqttevh.so``) to
         load; with any, janus.jcfg says ``events: { broadcast = true }``.  Their
         configuration files (``janus.eventhandler.<name>.jcfg``) go in ``plugin_configs``.
+    wrapper:
+        a command Janus runs under, e.g. ``["valgrind", "--tool=memcheck", ...]``.
     startup_timeout:
         seconds to wait for the HTTP API (and the WebSocket port) to answer.
     workdir:
@@ -143,6 +145,7 @@ class JanusServer:
         websockets: bool = False,
         event_handlers: Iterable[str | os.PathLike] = (),
         janus_binary: str = DEFAULT_JANUS_BINARY,
+        wrapper: Iterable[str] = (),
         transports_dir: str | os.PathLike = DEFAULT_TRANSPORTS_DIR,
         startup_timeout: float = 20.0,
         workdir: str | os.PathLike | None = None,
@@ -161,6 +164,7 @@ class JanusServer:
         self.websockets = bool(websockets)
         self.event_handlers = [Path(p) for p in event_handlers]
         self.janus_binary = janus_binary
+        self.wrapper = list(wrapper)
         self.transports_dir = Path(transports_dir)
         self.startup_timeout = float(startup_timeout)
         self._own_workdir = workdir is None
@@ -389,7 +393,7 @@ class JanusServer:
 
     def _launch_and_wait(self) -> None:
         self._stdout_file = open(self.stdout_path, "wb")
-        cmd = [self.janus_binary, "-C", str(self.janus_config_path), "-F", str(self.conf_dir)]
+        cmd = [*self.wrapper, self.janus_binary, "-C", str(self.janus_config_path), "-F", str(self.conf_dir)]
         self.returncode = None
         self.proc = subprocess.Popen(
             cmd,
