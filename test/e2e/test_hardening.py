@@ -75,13 +75,19 @@ async def test_a_flood_at_one_port_does_not_delay_another_room(audioroom_factory
     # the kernel's default receive buffer drops most of a flood before anyone reads it, so
     # even an unbounded read would find a few hundred; the unit test of media::plain_rtp is
     # what proves the bound itself.)
-    work = room.admin({"request": "stats"})["mixer"]["threads"][0]["work_us"]
+    thread = room.admin({"request": "stats"})["mixer"]["threads"][0]
+    work, lateness = thread["work_us"], thread["lateness_us"]
     print(f"flood: {rate:,.0f} packets/s; calm room: {len(window) / 3.5:.1f} packets/s, "
-          f"spacing p99 {p99:.1f} ms, max {gaps.max():.1f} ms; mixer work per tick {work}")
+          f"spacing p99 {p99:.1f} ms, max {gaps.max():.1f} ms; mixer work per tick {work}, "
+          f"tick lateness {lateness}")
     assert work["p99"] < 5000, f"the flood costs the mixer thread {work} µs a tick"
+    # Every tick of the one mixer thread started on time (the plugin's own clock), and what the
+    # listener measured agrees (its own process shares two cores with Janus and the flooder,
+    # so its spacing gets some slack).
+    assert lateness["p99"] < 10_000, f"ticks started late during the flood: {lateness} µs"
     assert rate > 50_000, f"the flood was only {rate:.0f} packets/s"
     assert len(window) / 3.5 >= 48, f"{len(window) / 3.5:.1f} packets/s during the flood"
-    assert p99 < 30, f"spacing p99 {p99:.1f} ms during the flood"
+    assert p99 < 60, f"spacing p99 {p99:.1f} ms during the flood"
     assert heard[700] > -25, heard
     # The flooded participant's own packets were dropped, and counted, not queued without end.
     info = room.admin({"request": "listparticipants", "id": "flooded"})
