@@ -431,7 +431,8 @@ static AudioroomConfig *janus_audioroom_read_config(const char *config_path) {
 /* What the Rust core needs to know of a request's JSEP. `*sdp_out` keeps the parsed offer for
  * the answer; `error` backs the reason string. */
 static AudioroomOffer janus_audioroom_read_jsep(json_t *jsep, janus_sdp **sdp_out, char *error, size_t error_len) {
-	AudioroomOffer offer = { .kind = AUDIOROOM_JSEP_KIND_NONE, .opus_payload_type = -1, .audio_level_ext_id = -1, .fec = false, .error = NULL };
+	AudioroomOffer offer = { .kind = AUDIOROOM_JSEP_KIND_NONE, .opus_payload_type = -1, .pcmu_payload_type = -1,
+		.pcma_payload_type = -1, .audio_level_ext_id = -1, .fec = false, .error = NULL };
 	*sdp_out = NULL;
 	if(jsep == NULL)
 		return offer;
@@ -466,6 +467,8 @@ static AudioroomOffer janus_audioroom_read_jsep(json_t *jsep, janus_sdp **sdp_ou
 	offer.kind = AUDIOROOM_JSEP_KIND_OFFER;
 	offer.error = NULL;
 	offer.opus_payload_type = janus_sdp_get_codec_pt(parsed, audio->index, "opus");
+	offer.pcmu_payload_type = janus_sdp_get_codec_pt(parsed, audio->index, "pcmu");
+	offer.pcma_payload_type = janus_sdp_get_codec_pt(parsed, audio->index, "pcma");
 	char fmtp_prefix[16];
 	g_snprintf(fmtp_prefix, sizeof(fmtp_prefix), "%d ", offer.opus_payload_type);
 	GList *attribute = audio->attributes;
@@ -482,12 +485,14 @@ static AudioroomOffer janus_audioroom_read_jsep(json_t *jsep, janus_sdp **sdp_ou
 	return offer;
 }
 
-/* Answers the first audio m-line with Opus as the core described; video, data and any other
- * m-line are rejected. Returns the JSEP to attach, or NULL. */
+/* Answers the first audio m-line with the one codec the core chose (Opus, PCMU or PCMA); video,
+ * data and any other m-line are rejected. Returns the JSEP to attach, or NULL. */
 static json_t *janus_audioroom_answer(janus_audioroom_session *session, janus_sdp *offer, gboolean update, const AudioroomAnswer *params) {
 	janus_sdp *answer = janus_sdp_generate_answer(offer);
 	if(answer == NULL)
 		return NULL;
+	const char *codec = params->codec == AUDIOROOM_CODEC_PCMU ? "pcmu" :
+		params->codec == AUDIOROOM_CODEC_PCMA ? "pcma" : "opus";
 	gboolean answered = FALSE;
 	GList *item = offer->m_lines;
 	for(; item != NULL; item = item->next) {
@@ -498,7 +503,7 @@ static json_t *janus_audioroom_answer(janus_audioroom_session *session, janus_sd
 		if(params->audio_level_ext_id > 0) {
 			janus_sdp_generate_answer_mline(offer, answer, m,
 				JANUS_SDP_OA_MLINE, JANUS_SDP_AUDIO,
-				JANUS_SDP_OA_CODEC, "opus",
+				JANUS_SDP_OA_CODEC, codec,
 				JANUS_SDP_OA_DIRECTION, JANUS_SDP_SENDRECV,
 				JANUS_SDP_OA_ACCEPT_EXTMAP, JANUS_RTP_EXTMAP_MID,
 				JANUS_SDP_OA_ACCEPT_EXTMAP, JANUS_RTP_EXTMAP_AUDIO_LEVEL,
@@ -506,13 +511,13 @@ static json_t *janus_audioroom_answer(janus_audioroom_session *session, janus_sd
 		} else {
 			janus_sdp_generate_answer_mline(offer, answer, m,
 				JANUS_SDP_OA_MLINE, JANUS_SDP_AUDIO,
-				JANUS_SDP_OA_CODEC, "opus",
+				JANUS_SDP_OA_CODEC, codec,
 				JANUS_SDP_OA_DIRECTION, JANUS_SDP_SENDRECV,
 				JANUS_SDP_OA_ACCEPT_EXTMAP, JANUS_RTP_EXTMAP_MID,
 				JANUS_SDP_OA_DONE);
 		}
 		janus_sdp_mline *answered_line = janus_sdp_mline_find(answer, JANUS_SDP_AUDIO);
-		if(answered_line != NULL) {
+		if(answered_line != NULL && params->codec == AUDIOROOM_CODEC_OPUS) {
 			janus_sdp_attribute *fmtp = janus_sdp_attribute_create("fmtp",
 				"%d maxplaybackrate=%d;stereo=0;sprop-stereo=0;useinbandfec=%d",
 				params->payload_type, params->sampling_rate, params->fec ? 1 : 0);

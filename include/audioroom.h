@@ -56,6 +56,16 @@ typedef enum AudioroomJsepKind {
   AUDIOROOM_JSEP_KIND_INVALID = 2,
 } AudioroomJsepKind;
 
+// The audio codec of an SDP answer.
+typedef enum AudioroomCodec {
+  // Opus, with the fmtp line the answer's other fields describe.
+  AUDIOROOM_CODEC_OPUS = 0,
+  // G.711 µ-law.
+  AUDIOROOM_CODEC_PCMU = 1,
+  // G.711 A-law.
+  AUDIOROOM_CODEC_PCMA = 2,
+} AudioroomCodec;
+
 // Configuration being collected before `audioroom_plugin_init`.
 typedef struct AudioroomConfig AudioroomConfig;
 
@@ -97,6 +107,10 @@ typedef struct AudioroomOffer {
   enum AudioroomJsepKind kind;
   // Payload type of Opus in the offer, or -1 when Opus is not offered.
   int opus_payload_type;
+  // Payload type of PCMU in the offer, or -1 when PCMU is not offered.
+  int pcmu_payload_type;
+  // Payload type of PCMA in the offer, or -1 when PCMA is not offered.
+  int pcma_payload_type;
   // Id of the RFC 6464 audio-level extension, or -1 when not offered.
   int audio_level_ext_id;
   // Whether `useinbandfec=1` was offered.
@@ -107,11 +121,13 @@ typedef struct AudioroomOffer {
 
 // What the SDP answer must carry.
 typedef struct AudioroomAnswer {
+  // The one codec to answer with.
+  enum AudioroomCodec codec;
   int payload_type;
   // The audio-level extension id to accept, or -1.
   int audio_level_ext_id;
   bool fec;
-  // The room's rate, for `maxplaybackrate`.
+  // The room's rate, for Opus's `maxplaybackrate`.
   int sampling_rate;
 } AudioroomAnswer;
 

@@ -379,3 +379,60 @@ def test_operator_functions_work_interactively_and_through_the_admin_api(janus, 
     ]
     assert {f.__name__ for f in tester.INTERACTIVE} >= {
         "kick_all", "mute_room", "unmute_room", "suspend", "resume", "allowed", "enable_recording"}
+
+
+# -- media in and out of a room: forwarders and announcements --------------------------------
+
+def test_forwarder_and_announcement_commands_send_their_bodies(janus, capsys):
+    runs = [
+        ["rtp_forward", "café ☕", "10.0.0.7", "5002", "--secret", "s"],
+        ["rtp_forward", "r", "stream.example", "6000", "--codec", "pcmu", "--ptype", "0",
+         "--ssrc", "77", "--srtp-suite", "80", "--srtp-crypto", "a2V5", "--admin-key", "k"],
+        ["stop_rtp_forward", "r", "1640851027", "--secret", "s"],
+        ["listforwarders", "r"],
+        ["play_file", "r", "welcome.wav", "--file-id", "hello", "--loop", "--admin-key", "k"],
+        ["is_playing", "r", "hello"],
+        ["stop_file", "r", "hello", "--secret", "s"],
+        ["stop_all_files", "r"],
+        ["listannouncements", "r", "--secret", "s"],
+        ["join", "r", "--codec", "pcmu"],
+    ]
+    for argv in runs:
+        code, _, err = run(capsys, "--url", janus.url, *argv)
+        assert code == 0, (argv, err)
+    assert janus.messages() == [
+        {"request": "rtp_forward", "id": "café ☕", "host": "10.0.0.7", "port": 5002, "secret": "s"},
+        {"request": "rtp_forward", "id": "r", "host": "stream.example", "port": 6000, "codec": "pcmu",
+         "ptype": 0, "ssrc": 77, "srtp_suite": 80, "srtp_crypto": "a2V5", "admin_key": "k"},
+        {"request": "stop_rtp_forward", "id": "r", "stream_id": 1640851027, "secret": "s"},
+        {"request": "listforwarders", "id": "r"},
+        {"request": "play_file", "id": "r", "filename": "welcome.wav", "file_id": "hello", "loop": True,
+         "admin_key": "k"},
+        {"request": "is_playing", "id": "r", "file_id": "hello"},
+        {"request": "stop_file", "id": "r", "file_id": "hello", "secret": "s"},
+        {"request": "stop_all_files", "id": "r"},
+        {"request": "listannouncements", "id": "r", "secret": "s"},
+        {"request": "join", "id": "r", "codec": "pcmu"},
+    ]
+
+
+def test_forwarder_and_announcement_functions_work_through_the_admin_api(janus, capsys):
+    tester._client = tester.Janus(admin_url=janus.admin_url, admin_secret="s3cret")
+    try:
+        tester.rtp_forward("r", "127.0.0.1", 5002, codec="pcma")
+        tester.listforwarders("r", secret="s")
+        tester.play_file("r", "music.opus", loop=True)
+        tester.stop_all_files("r")
+    finally:
+        tester._client.close()
+    capsys.readouterr()
+    bodies = [b["request"] for m, p, b in janus.received if b and b.get("janus") == "message_plugin"]
+    assert bodies == [
+        {"request": "rtp_forward", "id": "r", "host": "127.0.0.1", "port": 5002, "codec": "pcma"},
+        {"request": "listforwarders", "id": "r", "secret": "s"},
+        {"request": "play_file", "id": "r", "filename": "music.opus", "loop": True},
+        {"request": "stop_all_files", "id": "r"},
+    ]
+    assert {f.__name__ for f in tester.INTERACTIVE} >= {
+        "rtp_forward", "stop_rtp_forward", "listforwarders", "play_file", "is_playing", "stop_file",
+        "stop_all_files", "listannouncements"}

@@ -412,13 +412,54 @@ def enable_recording(id, record, secret=None, recording_pattern=None, **extra):
                  recording_pattern=recording_pattern)
 
 
+def rtp_forward(id, host, port, codec=None, secret=None, **extra):
+    """Forward a room's mix as RTP to host:port (codec opus, pcmu or pcma); extra: ptype, ssrc, srtp_suite..."""
+    return _send("rtp_forward", extra, id=id, host=host, port=port, codec=codec, secret=secret)
+
+
+def stop_rtp_forward(id, stream_id, secret=None, **extra):
+    """Stop a room's RTP forwarder."""
+    return _send("stop_rtp_forward", extra, id=id, stream_id=stream_id, secret=secret)
+
+
+def listforwarders(id, secret=None, **extra):
+    """List a room's RTP forwarders."""
+    return _send("listforwarders", extra, id=id, secret=secret)
+
+
+def play_file(id, filename, file_id=None, loop=None, secret=None, **extra):
+    """Play a file (Ogg Opus or WAV, under announcements_path) into a room."""
+    return _send("play_file", extra, id=id, filename=filename, file_id=file_id, loop=loop,
+                 secret=secret)
+
+
+def is_playing(id, file_id, secret=None, **extra):
+    """Tell whether a room is playing an announcement."""
+    return _send("is_playing", extra, id=id, file_id=file_id, secret=secret)
+
+
+def stop_file(id, file_id, secret=None, **extra):
+    """Stop an announcement."""
+    return _send("stop_file", extra, id=id, file_id=file_id, secret=secret)
+
+
+def stop_all_files(id, secret=None, **extra):
+    """Stop every announcement of a room."""
+    return _send("stop_all_files", extra, id=id, secret=secret)
+
+
+def listannouncements(id, secret=None, **extra):
+    """List a room's announcements."""
+    return _send("listannouncements", extra, id=id, secret=secret)
+
+
 def resetdecoder(**extra):
     """Reset this handle's decoder (487 unless joined)."""
     return _send("resetdecoder", extra)
 
 
 def join(id, userid=None, display=None, muted=None, **extra):
-    """Join a room with this handle (signalling only, no SDP); print the answering event."""
+    """Join a room with this handle (signalling only, no SDP); extra: codec, rtp={...}..."""
     return _send("join", extra, id=id, userid=userid, display=display, muted=muted)
 
 
@@ -444,8 +485,9 @@ def events(timeout=1.0):
 
 INTERACTIVE = [greet, session, attach, keepalive, create, list, exists, listparticipants, destroy,
                edit, kick, mute, unmute, kick_all, mute_room, unmute_room, suspend, resume,
-               allowed, enable_recording, resetdecoder, join, configure, changeroom, leave, events,
-               request]
+               allowed, enable_recording, rtp_forward, stop_rtp_forward, listforwarders, play_file,
+               is_playing, stop_file, stop_all_files, listannouncements, resetdecoder, join,
+               configure, changeroom, leave, events, request]
 
 
 # -- script mode ---------------------------------------------------------------------------
@@ -545,6 +587,30 @@ def build_parser():
     sub.add_argument("record", metavar="true|false", type=parse_value)
     sub.add_argument("--secret")
     sub.add_argument("--recording-pattern", help="name of the room's recordings from now on")
+    sub = command(rtp_forward, "room")
+    sub.add_argument("host", metavar="HOST", help="where the mix goes: an address or a name")
+    sub.add_argument("port", metavar="PORT", type=int)
+    sub.add_argument("--codec", help="opus (default), pcmu or pcma")
+    sub.add_argument("--ptype", type=int, help="payload type (default 100 for Opus, 0/8 for G.711)")
+    sub.add_argument("--ssrc", type=int)
+    sub.add_argument("--srtp-suite", type=int, metavar="32|80")
+    sub.add_argument("--srtp-crypto", help="base64 of the 30-byte SRTP master key and salt")
+    _secret_and_key(sub)
+    sub = command(stop_rtp_forward, "room")
+    sub.add_argument("stream_id", metavar="STREAM_ID", type=parse_value)
+    _secret_and_key(sub)
+    command(listforwarders, "room").add_argument("--secret")
+    sub = command(play_file, "room")
+    sub.add_argument("filename", metavar="FILENAME", help="relative to announcements_path")
+    sub.add_argument("--file-id")
+    sub.add_argument("--loop", action="store_const", const=True, help="play it until stopped")
+    _secret_and_key(sub)
+    for function in (is_playing, stop_file):
+        sub = command(function, "room")
+        sub.add_argument("file_id", metavar="FILE_ID")
+        _secret_and_key(sub)
+    _secret_and_key(command(stop_all_files, "room"))
+    command(listannouncements, "room").add_argument("--secret")
     command(resetdecoder)
     for function in (join, changeroom):
         sub = command(function, "room")
@@ -552,12 +618,19 @@ def build_parser():
         sub.add_argument("--display")
         sub.add_argument("--muted", type=parse_value, metavar="true|false")
         sub.add_argument("--token", help="a token of the room's access list")
+    commands.choices["join"].add_argument("--codec", help="opus, pcmu or pcma")
     sub = command(configure)
     sub.add_argument("--display")
     sub.add_argument("--muted", type=parse_value, metavar="true|false")
     command(leave)
     command(request).add_argument("request", metavar="NAME", help="request name; fields via --field")
     return parser
+
+
+def _secret_and_key(sub):
+    """--secret, and --admin-key for the requests lock_rtp_forward and lock_play_file protect."""
+    sub.add_argument("--secret")
+    sub.add_argument("--admin-key", help="the configured admin_key (lock_rtp_forward, lock_play_file)")
 
 
 def _permanent_option(sub):

@@ -1,7 +1,10 @@
 //! Secrets, PINs, tokens and the admin key, compared in constant time: how long a comparison
 //! takes says nothing about how much of a guess was right.
 
+use crate::api::body::Body;
 use crate::api::errors::{ApiError, ApiResult, ErrorCode};
+use crate::api::room_requests::Caller;
+use crate::conference::plugin::Plugin;
 use crate::conference::room::Room;
 
 /// Whether `given` equals `expected`, looking at every byte of both whatever they hold (the
@@ -55,6 +58,22 @@ pub fn moderator(room: &Room, given: Option<&str>) -> ApiResult<bool> {
     };
     drop(state);
     outcome
+}
+
+/// The configured `admin_key`, for a client's request that `lock` (`lock_rtp_forward`,
+/// `lock_play_file`) puts under it: 483 when missing, 489 when wrong. Operators through the
+/// Admin API, already authenticated by Janus, are not asked.
+pub fn check_admin_key(plugin: &Plugin, body: &Body, caller: Caller, lock: bool) -> ApiResult<()> {
+    match (&plugin.config.admin_key, caller) {
+        (Some(key), Caller::Client) if lock => {
+            if same(body.string("admin_key")?, key) {
+                Ok(())
+            } else {
+                Err(ApiError::unauthorized("admin_key"))
+            }
+        }
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -2,8 +2,10 @@
 //! thread, and which are unknown. Every reply, error or not, is built here.
 
 use crate::api::access_requests;
+use crate::api::announcement_requests as files;
 use crate::api::body::Body;
 use crate::api::errors::{ApiError, ApiResult, ErrorCode};
+use crate::api::forwarding_requests as forwarding;
 use crate::api::jsep::OfferInput;
 use crate::api::json_text;
 use crate::api::moderation;
@@ -96,6 +98,14 @@ fn synchronous(plugin: &Plugin, body: &Body, request: &str, caller: Caller) -> A
         "unmute_room" => room_moderation::set_room_muted(plugin, body, false),
         "allowed" => access_requests::allowed(plugin, body),
         "enable_recording" => recording_requests::enable_recording(plugin, body),
+        "rtp_forward" => forwarding::rtp_forward(plugin, body, caller),
+        "stop_rtp_forward" => forwarding::stop_rtp_forward(plugin, body, caller),
+        "listforwarders" => forwarding::list_forwarders(plugin, body),
+        "play_file" => files::play_file(plugin, body, caller),
+        "is_playing" => files::is_playing(plugin, body, caller),
+        "stop_file" => files::stop_file(plugin, body, caller),
+        "stop_all_files" => files::stop_all_files(plugin, body, caller),
+        "listannouncements" => files::list_announcements(plugin, body),
         "stats" if caller == Caller::Admin => Ok(stats(plugin)),
         other => Err(unknown(other)),
     }

@@ -21,6 +21,10 @@ pub enum ErrorCode {
     AlreadyJoined = 491,
     NoSuchUser = 492,
     InvalidSdp = 493,
+    /// `stop_rtp_forward` of a `stream_id` the room does not have.
+    NoSuchForwarder = 495,
+    /// `stop_file` of a `file_id` the room is not playing.
+    NoSuchAnnouncement = 496,
     UnknownError = 499,
 }
 

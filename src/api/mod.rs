@@ -1,8 +1,9 @@
 //! The plugin's API (docs/API.md): requests parsed and validated (`body`, `jsep`), dispatched
 //! (`dispatch`) to the requests about rooms (`room_requests`), about one's own presence
 //! (`participant_requests`), of moderators (`moderation` for one participant,
-//! `room_moderation` for the whole room), about who may join (`access_requests`) and about the
-//! recording (`recording_requests`); secrets compared in constant time (`credentials`), rooms
+//! `room_moderation` for the whole room), about who may join (`access_requests`), about the
+//! recording (`recording_requests`), files played into a room (`announcement_requests`) and
+//! where its mix is forwarded (`forwarding_requests`); secrets compared in constant time (`credentials`), rooms
 //! kept in the configuration file (`permanent_rooms`), and every error a client can get
 //! (`errors`).
 //!
@@ -10,14 +11,18 @@
 //! `ffi`.
 
 pub mod access_requests;
+pub mod announcement_requests;
 pub mod body;
 #[cfg(test)]
 mod controls_tests;
 pub mod credentials;
 pub mod dispatch;
 pub mod errors;
+pub mod forwarding_requests;
 pub mod jsep;
 pub mod json_text;
+#[cfg(test)]
+mod media_requests_tests;
 pub mod moderation;
 pub mod participant_requests;
 pub mod permanent_rooms;

@@ -12,9 +12,10 @@ use crate::conference::events::Notices;
 use crate::conference::participant::{DEFAULT_OPUS_PT, Participant, Settings, Transport};
 use crate::conference::room::Room;
 use crate::conference::session::{NegotiatedMedia, Session};
+use crate::media::audio_codec::AudioCodec;
 use crate::media::codec::EncoderProfile;
 use crate::media::jitter::Mode;
-use crate::media::plain_rtp::{PlainRtpLink, PlainRtpRequest, Sources};
+use crate::media::plain_rtp::{DEFAULT_OPUS_PAYLOAD_TYPE, PlainRtpLink, PlainRtpRequest, Sources};
 use serde_json::{Value, json};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -38,13 +39,17 @@ pub fn join(session: &Session, body: &Body, offer: Option<Offer>) -> ApiResult<A
             "Already in a room (use changeroom to move)",
         ));
     }
-    let plain = plain_rtp_request(body, &room)?;
+    let wanted = read_codec(body, "codec")?;
+    let plain = plain_rtp_request(body, &room, wanted)?;
     if plain.is_some() && offer.is_some() {
         return Err(ApiError::invalid("rtp", "absent when an SDP offer is sent"));
     }
     let user_id = choose_user_id(body, &room, None)?;
     // A WebRTC participant joining again keeps what its PeerConnection negotiated.
-    let negotiated = offer.map(NegotiatedMedia::from).or(session.negotiated());
+    let negotiated = match offer {
+        Some(offer) => Some(offer.negotiate(wanted)?),
+        None => session.negotiated(),
+    };
     let base = Settings {
         display: None,
         muted: false,
@@ -68,11 +73,14 @@ pub fn join(session: &Session, body: &Body, offer: Option<Offer>) -> ApiResult<A
                         format!("Cannot open an RTP port: {e}"),
                     )
                 })?;
-            let payload_type = request.payload_type;
+            let media = (request.codec, request.payload_type);
             let transport = Transport::PlainRtp(link);
-            new_participant(session, transport, user_id, &settings, &room, payload_type)?
+            new_participant(session, transport, user_id, &settings, &room, media)?
         }
         (None, Some(existing)) if !existing.is_plain_rtp() => {
+            if wanted.is_some() {
+                existing.set_requested_codec(wanted);
+            }
             existing.set_user_id(user_id);
             existing.reset_voice();
             existing.apply(&settings);
@@ -80,19 +88,27 @@ pub fn join(session: &Session, body: &Body, offer: Option<Offer>) -> ApiResult<A
             existing
         }
         (None, _) => {
-            let payload_type = negotiated.map_or(DEFAULT_OPUS_PT, |n| n.opus_payload_type);
-            new_participant(
-                session,
-                Transport::WebRtc,
-                user_id,
-                &settings,
-                &room,
-                payload_type,
-            )?
+            // Without an offer yet: the codec asked for, with its payload type until the
+            // offer says otherwise.
+            let media = negotiated.map_or_else(
+                || {
+                    let codec = wanted.unwrap_or_default();
+                    (
+                        codec,
+                        codec.static_payload_type().unwrap_or(DEFAULT_OPUS_PT),
+                    )
+                },
+                |n| (n.codec, n.payload_type),
+            );
+            let participant =
+                new_participant(session, Transport::WebRtc, user_id, &settings, &room, media)?;
+            participant.set_requested_codec(wanted);
+            participant
         }
     };
-    if let Some(offer) = offer {
-        accept_offer(session, &participant, offer);
+    let answered = offer.and(negotiated);
+    if let Some(negotiated) = answered {
+        accept_offer(session, &participant, negotiated);
     }
     participant.set_moderator(moderator);
     let mut notices = Notices::new();
@@ -108,26 +124,38 @@ pub fn join(session: &Session, body: &Body, offer: Option<Offer>) -> ApiResult<A
     let mut event =
         json!({"audioroom": "joined", "id": room.id, "userid": user_id, "participants": others});
     if let Transport::PlainRtp(link) = participant.transport() {
-        event["rtp"] = json!({"ip": link.local.ip().to_string(), "port": link.local.port(), "payload_type": link.payload_type});
+        event["rtp"] = json!({
+            "ip": link.local.ip().to_string(),
+            "port": link.local.port(),
+            "payload_type": link.payload_type,
+            "codec": link.codec.name(),
+        });
     }
     tell_room_muted(&room, &mut event);
     Ok(AsyncReply {
         event,
-        answer: offer.map(|o| answer_for(o, &room)),
+        answer: answered.map(|n| answer_for(n, &room)),
     })
 }
 
 pub fn configure(session: &Session, body: &Body, offer: Option<Offer>) -> ApiResult<AsyncReply> {
     let (participant, room) = joined(session)?;
     let mut settings = read_settings(body, participant.settings())?;
-    if let Some(offer) = offer {
-        settings.profile.fec = offer.fec;
+    let destination = read_destination(body, &participant)?;
+    let negotiated = offer
+        .map(|o| o.negotiate(participant.requested_codec()))
+        .transpose()?;
+    if let Some(negotiated) = negotiated {
+        settings.profile.fec = negotiated.fec;
     }
     participant.apply(&settings);
+    if let (Some(remote), Transport::PlainRtp(link)) = (destination, participant.transport()) {
+        link.set_remote(remote);
+    }
     let mut notices = Notices::new();
     room.set_muted(&participant, settings.muted, &mut notices);
-    if let Some(offer) = offer {
-        accept_offer(session, &participant, offer);
+    if let Some(negotiated) = negotiated {
+        accept_offer(session, &participant, negotiated);
     }
     let event =
         json!({"audioroom": "event", "id": room.id, "participants": [participant.describe()]});
@@ -139,7 +167,7 @@ pub fn configure(session: &Session, body: &Body, offer: Option<Offer>) -> ApiRes
     session.plugin.send(notices);
     Ok(AsyncReply {
         event: json!({"audioroom": "event", "id": room.id, "result": "ok"}),
-        answer: offer.map(|o| answer_for(o, &room)),
+        answer: negotiated.map(|n| answer_for(n, &room)),
     })
 }
 
@@ -170,8 +198,11 @@ pub fn change_room(session: &Session, body: &Body, offer: Option<Offer>) -> ApiR
     base.muted = false;
     base.playout = room.settings().default_playout;
     let mut settings = read_settings(body, base)?;
-    if let Some(offer) = offer {
-        settings.profile.fec = offer.fec;
+    let negotiated = offer
+        .map(|o| o.negotiate(participant.requested_codec()))
+        .transpose()?;
+    if let Some(negotiated) = negotiated {
+        settings.profile.fec = negotiated.fec;
     }
     let old_user_id = participant.user_id();
     let old_settings = participant.settings();
@@ -202,8 +233,8 @@ pub fn change_room(session: &Session, body: &Body, offer: Option<Offer>) -> ApiR
             return Err(error);
         }
     };
-    if let Some(offer) = offer {
-        accept_offer(session, &participant, offer);
+    if let Some(negotiated) = negotiated {
+        accept_offer(session, &participant, negotiated);
     }
     notices.tell_handlers(
         Some(&participant),
@@ -218,7 +249,7 @@ pub fn change_room(session: &Session, body: &Body, offer: Option<Offer>) -> ApiR
     tell_room_muted(&room, &mut event);
     Ok(AsyncReply {
         event,
-        answer: offer.map(|o| answer_for(o, &room)),
+        answer: negotiated.map(|n| answer_for(n, &room)),
     })
 }
 
@@ -276,7 +307,7 @@ fn new_participant(
     user_id: u64,
     settings: &Settings,
     room: &Room,
-    payload_type: u8,
+    media: (AudioCodec, u8),
 ) -> ApiResult<Arc<Participant>> {
     let participant = Participant::new(
         session.endpoint().retain(),
@@ -284,24 +315,69 @@ fn new_participant(
         user_id,
         settings,
         room.sampling_rate,
-        payload_type,
+        media,
     )
     .map_err(libopus)?;
     Ok(Arc::new(participant))
 }
 
-fn accept_offer(session: &Session, participant: &Participant, offer: Offer) {
-    participant.set_payload_type(offer.opus_payload_type);
-    session.set_negotiated(offer.into());
+fn accept_offer(session: &Session, participant: &Participant, negotiated: NegotiatedMedia) {
+    participant.set_media(negotiated.codec, negotiated.payload_type);
+    session.set_negotiated(negotiated);
 }
 
-fn answer_for(offer: Offer, room: &Room) -> Answer {
+fn answer_for(negotiated: NegotiatedMedia, room: &Room) -> Answer {
     Answer {
-        payload_type: offer.opus_payload_type,
-        audio_level_ext: offer.audio_level_ext,
-        fec: offer.fec,
+        codec: negotiated.codec,
+        payload_type: negotiated.payload_type,
+        audio_level_ext: negotiated.audio_level_ext,
+        fec: negotiated.fec,
         sampling_rate: room.sampling_rate,
     }
+}
+
+const CODEC_RULE: &str = "opus, pcmu or pcma";
+
+/// A codec field (`codec`, `rtp.codec`): `opus`, `pcmu` or `pcma`, in any case.
+fn read_codec(body: &Body, key: &str) -> ApiResult<Option<AudioCodec>> {
+    match body.opt_string(key)? {
+        None => Ok(None),
+        Some(name) => AudioCodec::parse(name)
+            .map(Some)
+            .ok_or_else(|| ApiError::invalid(key, CODEC_RULE)),
+    }
+}
+
+/// `configure`'s `rtp`: where a plain-RTP participant's mix goes from now on (`ip` and
+/// `port`, both required; nothing else of the link changes).
+fn read_destination(body: &Body, participant: &Participant) -> ApiResult<Option<SocketAddr>> {
+    let Some(rtp) = body.opt_object("rtp")? else {
+        return Ok(None);
+    };
+    if !participant.is_plain_rtp() {
+        return Err(ApiError::invalid("rtp", "absent for a WebRTC participant"));
+    }
+    let rtp = Body::new(rtp)?;
+    let ip = read_ip(&rtp)?.ok_or_else(|| ApiError::missing("rtp.ip"))?;
+    let port = read_port(&rtp)?.ok_or_else(|| ApiError::missing("rtp.port"))?;
+    Ok(Some(SocketAddr::new(ip, port)))
+}
+
+fn read_ip(rtp: &Body) -> ApiResult<Option<IpAddr>> {
+    rtp.opt_string("ip")
+        .map_err(|e| rename(e, "rtp.ip"))?
+        .map(|ip| {
+            ip.parse()
+                .map_err(|_| ApiError::invalid("rtp.ip", "an IPv4 or IPv6 address"))
+        })
+        .transpose()
+}
+
+fn read_port(rtp: &Body) -> ApiResult<Option<u16>> {
+    Ok(rtp
+        .opt_uint("port", 1, 65535)
+        .map_err(|e| rename(e, "rtp.port"))?
+        .map(|p| p as u16))
 }
 
 fn libopus(e: crate::media::codec::CodecError) -> ApiError {
@@ -367,26 +443,42 @@ fn read_settings(body: &Body, base: Settings) -> ApiResult<Settings> {
     Ok(s)
 }
 
-/// The `rtp` object of a plain-RTP `join`; 489 in rooms that do not allow it.
-fn plain_rtp_request(body: &Body, room: &Room) -> ApiResult<Option<PlainRtpRequest>> {
+/// The `rtp` object of a plain-RTP `join`; 489 in rooms that do not allow it. Without `ip`
+/// and `port` the participant is a send-only source: heard, sent nothing. Its codec is
+/// `rtp.codec`, else `join`'s `codec` (as AudioBridge takes it), else Opus.
+fn plain_rtp_request(
+    body: &Body,
+    room: &Room,
+    codec: Option<AudioCodec>,
+) -> ApiResult<Option<PlainRtpRequest>> {
     let Some(rtp) = body.opt_object("rtp")? else {
         return Ok(None);
     };
     check_rtp_allowed(room)?;
     let rtp = Body::new(rtp)?;
-    let ip: IpAddr = rtp
-        .string("ip")
-        .map_err(|e| rename(e, "rtp.ip"))?
-        .parse()
-        .map_err(|_| ApiError::invalid("rtp.ip", "an IPv4 or IPv6 address"))?;
-    let port = rtp
-        .opt_uint("port", 1, 65535)
-        .map_err(|e| rename(e, "rtp.port"))?
-        .ok_or_else(|| ApiError::missing("rtp.port"))?;
+    let ip = read_ip(&rtp)?;
+    let port = read_port(&rtp)?;
+    let remote = match (ip, port) {
+        (Some(ip), Some(port)) => Some(SocketAddr::new(ip, port)),
+        (None, None) => None,
+        (None, Some(_)) => return Err(ApiError::missing("rtp.ip")),
+        (Some(_), None) => return Err(ApiError::missing("rtp.port")),
+    };
+    let codec = read_codec(&rtp, "codec")
+        .map_err(|e| rename(e, "rtp.codec"))?
+        .or(codec)
+        .unwrap_or_default();
     let payload_type = rtp
         .opt_uint("payload_type", 0, 127)
         .map_err(|e| rename(e, "rtp.payload_type"))?
-        .unwrap_or(DEFAULT_OPUS_PT as u64);
+        .map_or_else(
+            || {
+                codec
+                    .static_payload_type()
+                    .unwrap_or(DEFAULT_OPUS_PAYLOAD_TYPE)
+            },
+            |pt| pt as u8,
+        );
     let audio_level_ext = rtp
         .opt_uint("audiolevel_ext", 1, 14)
         .map_err(|e| rename(e, "rtp.audiolevel_ext"))?;
@@ -394,14 +486,14 @@ fn plain_rtp_request(body: &Body, room: &Room) -> ApiResult<Option<PlainRtpReque
         .opt_bool("fec")
         .map_err(|e| rename(e, "rtp.fec"))?
         .unwrap_or(false);
-    let sources = if room.settings().rtp_symmetric {
-        Sources::Latch
-    } else {
-        Sources::Declared(ip)
+    let sources = match remote {
+        Some(remote) if !room.settings().rtp_symmetric => Sources::Declared(remote.ip()),
+        _ => Sources::Latch,
     };
     Ok(Some(PlainRtpRequest {
-        remote: SocketAddr::new(ip, port as u16),
-        payload_type: payload_type as u8,
+        remote,
+        codec,
+        payload_type,
         audio_level_ext: audio_level_ext.map(|n| n as u8),
         fec,
         sources,

@@ -34,6 +34,13 @@ pub struct Config {
     /// Rooms' defaults for whom they mix (`speech_level`, `speech_hangover`, `max_speakers`,
     /// `mix_all`).
     pub mixing: MixPolicy,
+    /// Where announcement files are; `play_file` plays nothing outside it.
+    pub announcements_path: PathBuf,
+    /// With `admin_key` set, `rtp_forward` and `stop_rtp_forward` need it too.
+    pub lock_rtp_forward: bool,
+    /// With `admin_key` set, `play_file`, `is_playing`, `stop_file` and `stop_all_files` need
+    /// it too.
+    pub lock_play_file: bool,
 }
 
 impl Default for Config {
@@ -53,6 +60,9 @@ impl Default for Config {
             rtp_port_range: (10000, 60000),
             mixer_threads: 0,
             mixing: MixPolicy::default(),
+            announcements_path: PathBuf::from("/usr/share/janus/announcements"),
+            lock_rtp_forward: false,
+            lock_play_file: false,
         }
     }
 }
@@ -119,6 +129,9 @@ impl Config {
                 self.mixing.max_speakers = parse_in(value, 1, MAX_SPEAKERS as u64)? as usize;
             }
             "mix_all" => self.mixing.mix_all = parse_bool(value)?,
+            "announcements_path" => self.announcements_path = non_empty_path(value)?,
+            "lock_rtp_forward" => self.lock_rtp_forward = parse_bool(value)?,
+            "lock_play_file" => self.lock_play_file = parse_bool(value)?,
             "mixer_threads" => {
                 self.mixer_threads = value
                     .parse::<usize>()
@@ -230,6 +243,11 @@ mod tests {
         assert_eq!(c.admin_key, None);
         assert!(c.events);
         assert_eq!(c.rtp_port_range, (10000, 60000));
+        assert_eq!(
+            c.announcements_path,
+            PathBuf::from("/usr/share/janus/announcements")
+        );
+        assert!(!c.lock_rtp_forward && !c.lock_play_file);
     }
 
     #[test]
@@ -273,6 +291,12 @@ mod tests {
         assert_eq!((c.mixing.max_speakers, c.mixing.mix_all), (2, true));
         assert!(c.set("speech_level", "0").is_err());
         assert!(c.set("max_speakers", "65").is_err());
+        assert_eq!(c.set("announcements_path", "/srv/prompts"), Ok(()));
+        assert_eq!(c.announcements_path, PathBuf::from("/srv/prompts"));
+        assert_eq!(c.set("lock_rtp_forward", "yes"), Ok(()));
+        assert_eq!(c.set("lock_play_file", "true"), Ok(()));
+        assert!(c.lock_rtp_forward && c.lock_play_file);
+        assert!(c.set("announcements_path", "").is_err());
         assert_eq!(c.set("no_such_key", "1"), Err(SetError::UnknownKey));
         assert!(c.set("job_path", "").is_err());
     }

@@ -13,6 +13,7 @@
 use crate::conference::endpoint::Endpoint;
 use crate::locks::{OrderedMutex, Rank};
 use crate::log;
+use crate::media::audio_codec::AudioCodec;
 use crate::media::clock;
 use crate::media::codec::{CodecError, EncoderProfile};
 use crate::media::downlink::Downlink;
@@ -52,6 +53,8 @@ pub enum Transport {
 pub struct Media {
     /// The sampling rate of the room the codecs were made for.
     pub rate: u32,
+    /// The codec the voice decodes (the downlink knows its own).
+    codec: AudioCodec,
     pub voice: Voice,
     pub downlink: Downlink,
     pub gate: SpeechGate,
@@ -62,10 +65,19 @@ pub struct Media {
     voice_epoch: u64,
 }
 
+impl Media {
+    /// The codec its voice decodes.
+    pub fn codec(&self) -> AudioCodec {
+        self.codec
+    }
+}
+
 /// What requests ask of the codecs, applied by the next tick.
 struct Control {
     display: Option<String>,
     profile: EncoderProfile,
+    /// The codec both ways and its payload type (negotiated, or the plain-RTP link's).
+    codec: AudioCodec,
     payload_type: u8,
     /// Bumped to make the decoder and the talk detector start afresh.
     voice_epoch: u64,
@@ -98,8 +110,32 @@ pub struct Participant {
     rejected_packets: AtomicU64,
     /// Plain-RTP packets dropped for coming from another address than the participant's.
     foreign_packets: AtomicU64,
-    /// The negotiated payload type, read on Janus's RTP threads to drop anything else.
+    /// The negotiated payload type, read on Janus's RTP threads to drop anything else (a G.711
+    /// peer's comfort noise and DTMF too).
     payload_type: AtomicU8,
+    /// The codec as RTP threads need it (`codec_index`), to count G.711 timestamps in the
+    /// jitter queue's 48 kHz units.
+    codec: AtomicU8,
+    /// The codec `join` asked for (`codec`), which offers must then have; `NO_CODEC` if none.
+    requested_codec: AtomicU8,
+}
+
+const NO_CODEC: u8 = u8::MAX;
+
+fn codec_index(codec: AudioCodec) -> u8 {
+    match codec {
+        AudioCodec::Opus => 0,
+        AudioCodec::Pcmu => 1,
+        AudioCodec::Pcma => 2,
+    }
+}
+
+fn codec_of(index: u8) -> AudioCodec {
+    match index {
+        1 => AudioCodec::Pcmu,
+        2 => AudioCodec::Pcma,
+        _ => AudioCodec::Opus,
+    }
 }
 
 impl Participant {
@@ -109,7 +145,7 @@ impl Participant {
         user_id: u64,
         settings: &Settings,
         rate: u32,
-        payload_type: u8,
+        (codec, payload_type): (AudioCodec, u8),
     ) -> Result<Self, CodecError> {
         Ok(Participant {
             endpoint,
@@ -129,6 +165,7 @@ impl Participant {
                 Control {
                     display: settings.display.clone(),
                     profile: settings.profile,
+                    codec,
                     payload_type,
                     voice_epoch: 0,
                 },
@@ -139,8 +176,9 @@ impl Participant {
                 "participant media",
                 Media {
                     rate,
-                    voice: Voice::new(rate)?,
-                    downlink: Downlink::new(rate, settings.profile, payload_type)?,
+                    codec,
+                    voice: Voice::with_codec(rate, codec)?,
+                    downlink: Downlink::with_codec(rate, codec, settings.profile, payload_type)?,
                     gate: SpeechGate::default(),
                     talk: TalkDetector::default(),
                     applied: 0,
@@ -150,7 +188,34 @@ impl Participant {
             rejected_packets: AtomicU64::new(0),
             foreign_packets: AtomicU64::new(0),
             payload_type: AtomicU8::new(payload_type),
+            codec: AtomicU8::new(codec_index(codec)),
+            requested_codec: AtomicU8::new(NO_CODEC),
         })
+    }
+
+    /// The codec `join` asked for, which the handle's offers must have.
+    pub fn requested_codec(&self) -> Option<AudioCodec> {
+        let index = self.requested_codec.load(Relaxed);
+        (index != NO_CODEC).then(|| codec_of(index))
+    }
+
+    pub fn set_requested_codec(&self, codec: Option<AudioCodec>) {
+        self.requested_codec
+            .store(codec.map_or(NO_CODEC, codec_index), Relaxed);
+    }
+
+    /// The codec it speaks and hears.
+    pub fn codec(&self) -> AudioCodec {
+        codec_of(self.codec.load(Relaxed))
+    }
+
+    /// Whether anything is sent to it: a plain-RTP source that gave no destination hears
+    /// nothing (and costs no encode).
+    pub fn receives_mix(&self) -> bool {
+        match &self.transport {
+            Transport::WebRtc => true,
+            Transport::PlainRtp(link) => link.remote().is_some(),
+        }
     }
 
     pub fn endpoint(&self) -> &Arc<dyn Endpoint> {
@@ -316,6 +381,10 @@ impl Participant {
         if self.is_muted() || self.held_by_room(self.room_muted.load(Relaxed)) {
             return; // voices that are not mixed are not kept
         }
+        let header = PacketHeader {
+            timestamp: self.codec().timestamp_at_48k(header.timestamp),
+            ..header
+        };
         self.queue
             .lock()
             .push(header, payload, audio_level, arrival_us);
@@ -348,9 +417,14 @@ impl Participant {
         self.queue.lock().set_mode(settings.playout);
     }
 
-    pub fn set_payload_type(&self, payload_type: u8) {
+    /// A new negotiation's codec and payload type; the codecs follow at the next tick.
+    pub fn set_media(&self, codec: AudioCodec, payload_type: u8) {
+        self.codec.store(codec_index(codec), Relaxed);
         self.payload_type.store(payload_type, Relaxed);
-        self.change_control(|c| c.payload_type = payload_type);
+        self.change_control(|c| {
+            c.codec = codec;
+            c.payload_type = payload_type;
+        });
     }
 
     /// The payload type the participant's audio comes with (and its mix goes out with).
@@ -384,7 +458,7 @@ impl Participant {
     /// by the mixer with `media` held.
     pub fn sync_media(&self, media: &mut Media, room_rate: u32) -> Result<(), CodecError> {
         if media.rate != room_rate {
-            media.voice = Voice::new(room_rate)?;
+            media.voice = Voice::with_codec(room_rate, media.codec)?;
             media.downlink.set_rate(room_rate)?;
             media.gate.reset();
             media.talk = TalkDetector::default();
@@ -394,12 +468,21 @@ impl Participant {
         if version == media.applied {
             return Ok(());
         }
-        let (profile, payload_type, voice_epoch) = {
-            let control = self.control.lock();
-            (control.profile, control.payload_type, control.voice_epoch)
+        let (profile, codec, payload_type, voice_epoch) = {
+            let c = self.control.lock();
+            let wanted = (c.profile, c.codec, c.payload_type, c.voice_epoch);
+            drop(c);
+            wanted
         };
         media.applied = version;
         media.downlink.payload_type = payload_type;
+        if codec != media.codec {
+            media.voice = Voice::with_codec(media.rate, codec)?;
+            media.downlink.set_codec(codec)?;
+            media.gate.reset();
+            media.talk = TalkDetector::default();
+            media.codec = codec;
+        }
         if voice_epoch != media.voice_epoch {
             media.voice_epoch = voice_epoch;
             media.voice.reset();
@@ -457,6 +540,7 @@ impl Participant {
     /// What Janus's Admin API shows of the participant's reception.
     pub fn describe_reception(&self) -> Value {
         json!({
+            "codec": self.codec().name(),
             "queue": self.describe_playout(),
             "rejected_packets": self.rejected_packets.load(Relaxed),
             "foreign_packets": self.foreign_packets.load(Relaxed),

@@ -10,6 +10,7 @@ use crate::conference::room::{Room, RoomSettings};
 use crate::conference::rooms::Rooms;
 use crate::conference::services::Services;
 use crate::log;
+use crate::media::announcement_reader::AnnouncementReader;
 use crate::media::plain_rtp::detect_local_ip;
 use crate::mixer::pool::MixerPool;
 use serde_json::Value;
@@ -51,6 +52,11 @@ impl Plugin {
             recorder.stop(SHUTDOWN_PATIENCE);
             format!("cannot start the mixer threads: {e}")
         })?;
+        let announcements = AnnouncementReader::start().map_err(|e| {
+            mixers.stop(MIXER_PATIENCE);
+            recorder.stop(SHUTDOWN_PATIENCE);
+            format!("cannot start the announcement reader thread: {e}")
+        })?;
         let local_ip = config.local_ip.unwrap_or_else(detect_local_ip);
         log!(
             Info,
@@ -67,6 +73,7 @@ impl Plugin {
                 recorder,
                 mixers,
                 events,
+                announcements,
             }),
             local_ip,
             permanent,
@@ -99,6 +106,7 @@ impl Plugin {
         self.services
             .recorder
             .stop(left.max(Duration::from_secs(1)));
+        self.services.announcements.stop();
         self.services.events.stop();
         log!(Info, "Audioroom stopped; every recording is finished");
     }

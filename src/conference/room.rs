@@ -10,7 +10,9 @@
 use crate::archive::recorder::RecordingHandle;
 use crate::archive::recording::Voiced;
 use crate::conference::access::AccessList;
+use crate::conference::announcement::Announcement;
 use crate::conference::events::Notices;
+use crate::conference::forwarder::Forwarder;
 use crate::conference::participant::{Media, Participant, Transport, log_codec_error};
 use crate::conference::services::Services;
 use crate::locks::{Guard, OrderedMutex, Rank};
@@ -20,7 +22,7 @@ use crate::media::plain_rtp::MAX_DATAGRAMS_PER_TICK;
 use crate::media::talk::TalkSettings;
 use crate::mixer::pool::Mixable;
 use crate::mixer::speakers::MixPolicy;
-use crate::mixer::tick::{Member, RoomMix};
+use crate::mixer::tick::{ForwardSink, Member, RoomMix};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -77,6 +79,10 @@ pub struct RoomState {
     /// A mixer thread is ticking this room.
     scheduled: bool,
     pub recording: Recording,
+    /// Files playing into the room (`play_file`).
+    pub announcements: Vec<Arc<Announcement>>,
+    /// Where the full mix also goes (`rtp_forward`).
+    pub forwarders: Vec<Arc<Forwarder>>,
 }
 
 /// Why a participant could not be added.
@@ -91,7 +97,7 @@ pub enum AddError {
 pub struct Room {
     pub id: String,
     pub sampling_rate: u32,
-    services: Arc<Services>,
+    pub(crate) services: Arc<Services>,
     state: OrderedMutex<RoomState>,
     mix: OrderedMutex<RoomMix>,
 }
@@ -122,6 +128,8 @@ impl Room {
                     } else {
                         Recording::Off
                     },
+                    announcements: Vec::new(),
+                    forwarders: Vec::new(),
                 },
             ),
             mix: OrderedMutex::new(Rank::Mix, "room mix", RoomMix::new(sampling_rate)),
@@ -185,8 +193,7 @@ impl Room {
                     join_recording(recording, participant, track);
                 }
             }
-            let schedule = !state.scheduled;
-            state.scheduled = true;
+            let schedule = self.mark_scheduled(&mut state);
             drop(state);
             (others, schedule)
         };
@@ -194,6 +201,12 @@ impl Room {
             self.services.mixers.schedule(self.clone());
         }
         Ok(others)
+    }
+
+    /// Marks the room as ticked; true when it was not (the caller then schedules it, with no
+    /// lock held).
+    pub(crate) fn mark_scheduled(&self, state: &mut RoomState) -> bool {
+        !std::mem::replace(&mut state.scheduled, true)
     }
 
     /// Takes a participant out; the others hear `leaving` (after `stopped-talking`). Returns
@@ -292,7 +305,13 @@ impl Room {
             Recording::Active(handle) | Recording::Failed(handle) => Some(handle),
             Recording::Off | Recording::Waiting => None,
         };
+        // Forwarders close their sockets; announcements stop being read.
+        let announcements = std::mem::take(&mut state.announcements);
+        state.forwarders.clear();
         drop(state);
+        for announcement in &announcements {
+            announcement.end();
+        }
         for p in &participants {
             p.stop_talking();
             p.leave_room();
@@ -338,6 +357,7 @@ impl Room {
             (room, state.participants.clone())
         };
         if admin {
+            room["forwarders"] = json!(self.describe_forwarders());
             // The largest delay target: the participant on the worst network path.
             let worst = participants
                 .iter()
@@ -389,6 +409,7 @@ impl Room {
         &self,
         members: &[Arc<Participant>],
         snapshot: &Snapshot,
+        extras: (&[&[i16]], &[&dyn ForwardSink]),
         notices: &mut Notices,
     ) -> (Vec<i16>, Vec<Voiced>) {
         let mut mix = self.mix.lock();
@@ -402,7 +423,10 @@ impl Room {
                 log_codec_error(p.user_id(), &error, mix.codec_errors);
                 continue;
             }
-            media.voice.played.start_tick(snapshot.tracks);
+            // Tracks are Ogg Opus of the participant's own packets: a G.711 voice has none to
+            // give, and its track stays silent.
+            let opus = media.codec() == crate::media::audio_codec::AudioCodec::Opus;
+            media.voice.played.start_tick(snapshot.tracks && opus);
             ready.push((p, media));
         }
         let levels: Vec<Option<u8>> = {
@@ -419,12 +443,14 @@ impl Room {
                     // Suspended: out of the mix both ways, its RTP clock running on (seamless
                     // resume). A muted room holds everyone's voice but its moderators'.
                     member.sends = p.is_setup() && !p.is_muted() && !p.held_by_room(snapshot.muted);
-                    member.listens = p.is_setup() && !p.is_suspended();
+                    member.listens = p.is_setup() && !p.is_suspended() && p.receives_mix();
                     member.volume_percent = p.volume_percent();
                     member
                 })
                 .collect();
-            mix.tick(&mut views, &snapshot.mixing, clock::now_us());
+            let (sources, forwarders) = extras;
+            let now = clock::now_us();
+            mix.tick_with(&mut views, sources, forwarders, &snapshot.mixing, now);
             views.iter().map(|m| m.level).collect()
         };
         let voices = match snapshot.recorded {
@@ -495,9 +521,10 @@ impl Mixable for Room {
     /// One 20 ms tick. False when the room no longer needs ticking (empty or destroyed); it is
     /// then unscheduled until someone joins again.
     fn tick(&self) -> bool {
-        let (members, snapshot) = {
+        let (members, snapshot, playing, forwarders) = {
             let mut state = self.state();
-            if state.destroyed || state.participants.is_empty() {
+            if state.destroyed || (state.participants.is_empty() && state.announcements.is_empty())
+            {
                 state.scheduled = false;
                 return false;
             }
@@ -510,14 +537,23 @@ impl Mixable for Room {
                 tracks: recorded && state.settings.record_participants,
                 muted: state.muted,
             };
-            (state.participants.clone(), snapshot)
+            let playing = state.announcements.clone();
+            let forwarders = state.forwarders.clone();
+            (state.participants.clone(), snapshot, playing, forwarders)
         };
         let mut notices = Notices::new();
         self.receive_plain_rtp(&members, &mut notices);
-        let (full_mix, voices) = self.mix(&members, &snapshot, &mut notices);
-        if let Recording::Active(recording) = &mut self.state().recording {
-            recording.write_tick(full_mix, voices);
+        let announced = self.announcement_frames(&playing, &members, &mut notices);
+        let sources: Vec<&[i16]> = announced.frames.iter().map(|f| &f[..]).collect();
+        let sinks: Vec<&dyn ForwardSink> = forwarders.iter().map(|f| &**f as _).collect();
+        let (full_mix, voices) = self.mix(&members, &snapshot, (&sources, &sinks), &mut notices);
+        // An empty room ticked for an announcement is not recorded (it records while occupied).
+        if !members.is_empty() {
+            if let Recording::Active(recording) = &mut self.state().recording {
+                recording.write_tick(full_mix, voices);
+            }
         }
+        self.finish_announcements(&announced.ended, &mut notices);
         self.services.events.post(notices);
         true
     }

@@ -48,7 +48,7 @@ impl Sender {
             user_id,
             &settings,
             48000,
-            111,
+            (crate::media::audio_codec::AudioCodec::Opus, 111),
         )
         .unwrap();
         participant.set_setup(true);
@@ -120,6 +120,7 @@ fn recorded_room(name: &str) -> (PathBuf, Arc<Services>, Arc<Room>) {
         recorder,
         mixers,
         events,
+        announcements: crate::media::announcement_reader::AnnouncementReader::start().unwrap(),
     });
     let room = Arc::new(Room::new(
         "r".into(),

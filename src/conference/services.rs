@@ -3,6 +3,7 @@
 
 use crate::archive::recorder::Recorder;
 use crate::conference::events::Events;
+use crate::media::announcement_reader::AnnouncementReader;
 use crate::mixer::pool::MixerPool;
 use std::sync::Arc;
 
@@ -10,4 +11,6 @@ pub struct Services {
     pub recorder: Recorder,
     pub mixers: MixerPool,
     pub events: Arc<Events>,
+    /// Reads playing announcements ahead of the mixer.
+    pub announcements: AnnouncementReader,
 }

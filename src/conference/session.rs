@@ -9,6 +9,7 @@ use crate::conference::participant::Participant;
 use crate::conference::plugin::Plugin;
 use crate::conference::room::Room;
 use crate::locks::OrderedMutex;
+use crate::media::audio_codec::AudioCodec;
 use crate::media::rtp;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -17,7 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 /// What the handle's last SDP offer negotiated for audio.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NegotiatedMedia {
-    pub opus_payload_type: u8,
+    /// Opus, or G.711 for a peer that offered no Opus or asked for it (`codec` on `join`).
+    pub codec: AudioCodec,
+    pub payload_type: u8,
     /// RFC 6464 extension id, when offered.
     pub audio_level_ext: Option<u8>,
     /// `useinbandfec=1` was offered: the peer decodes our FEC, and sends its own.

@@ -16,6 +16,7 @@ use crate::conference::session::Session;
 use crate::ffi::host::{self, AudioroomHostCallbacks, JanusHandle, JanusHost};
 use crate::locks::OrderedMutex;
 use crate::log;
+use crate::media::audio_codec::AudioCodec;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -61,6 +62,19 @@ pub enum AudioroomJsepKind {
     Invalid = 2,
 }
 
+/// The audio codec of an SDP answer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AudioroomCodec {
+    /// Opus, with the fmtp line the answer's other fields describe.
+    #[default]
+    Opus = 0,
+    /// G.711 µ-law.
+    Pcmu = 1,
+    /// G.711 A-law.
+    Pcma = 2,
+}
+
 /// The audio parameters of an SDP offer, as the glue read them with Janus's sdp-utils.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -68,6 +82,10 @@ pub struct AudioroomOffer {
     pub kind: AudioroomJsepKind,
     /// Payload type of Opus in the offer, or -1 when Opus is not offered.
     pub opus_payload_type: c_int,
+    /// Payload type of PCMU in the offer, or -1 when PCMU is not offered.
+    pub pcmu_payload_type: c_int,
+    /// Payload type of PCMA in the offer, or -1 when PCMA is not offered.
+    pub pcma_payload_type: c_int,
     /// Id of the RFC 6464 audio-level extension, or -1 when not offered.
     pub audio_level_ext_id: c_int,
     /// Whether `useinbandfec=1` was offered.
@@ -80,11 +98,13 @@ pub struct AudioroomOffer {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AudioroomAnswer {
+    /// The one codec to answer with.
+    pub codec: AudioroomCodec,
     pub payload_type: c_int,
     /// The audio-level extension id to accept, or -1.
     pub audio_level_ext_id: c_int,
     pub fec: bool,
-    /// The room's rate, for `maxplaybackrate`.
+    /// The room's rate, for Opus's `maxplaybackrate`.
     pub sampling_rate: c_int,
 }
 
@@ -581,21 +601,30 @@ unsafe fn offer_input(offer: *const AudioroomOffer) -> OfferInput {
             let reason = unsafe { text(offer.error) };
             OfferInput::Invalid(reason.unwrap_or("Invalid JSEP").to_owned())
         }
-        AudioroomJsepKind::Offer => match u8::try_from(offer.opus_payload_type) {
-            Ok(pt) if pt <= 127 => OfferInput::Offer(Offer {
-                opus_payload_type: pt,
-                audio_level_ext: u8::try_from(offer.audio_level_ext_id)
-                    .ok()
-                    .filter(|id| (1..=14).contains(id)),
-                fec: offer.fec,
-            }),
-            _ => OfferInput::Invalid("The SDP offer has no Opus audio".into()),
-        },
+        AudioroomJsepKind::Offer => OfferInput::Offer(Offer {
+            opus_payload_type: payload_type(offer.opus_payload_type),
+            pcmu_payload_type: payload_type(offer.pcmu_payload_type),
+            pcma_payload_type: payload_type(offer.pcma_payload_type),
+            audio_level_ext: u8::try_from(offer.audio_level_ext_id)
+                .ok()
+                .filter(|id| (1..=14).contains(id)),
+            fec: offer.fec,
+        }),
     }
+}
+
+/// A payload type the glue read (-1: not offered).
+fn payload_type(value: c_int) -> Option<u8> {
+    u8::try_from(value).ok().filter(|pt| *pt <= 127)
 }
 
 fn c_answer(answer: Answer) -> AudioroomAnswer {
     AudioroomAnswer {
+        codec: match answer.codec {
+            AudioCodec::Opus => AudioroomCodec::Opus,
+            AudioCodec::Pcmu => AudioroomCodec::Pcmu,
+            AudioCodec::Pcma => AudioroomCodec::Pcma,
+        },
         payload_type: answer.payload_type as c_int,
         audio_level_ext_id: answer.audio_level_ext.map_or(-1, |id| id as c_int),
         fec: answer.fec,

@@ -5,18 +5,26 @@
 //! Lower layers: `locks`, `log`. Nothing here names `archive`, `mixer`, `conference`, `api`
 //! or `ffi`.
 
+pub mod announcement_file;
+pub mod announcement_reader;
+pub mod audio_codec;
 pub mod clock;
 pub mod codec;
 pub mod delay;
 pub mod downlink;
 pub mod encoder;
+pub mod g711;
 pub mod jitter;
 pub mod limiter;
 pub mod opus_vad;
 pub mod plain_rtp;
 pub mod played;
+pub mod resample;
 pub mod rtp;
+pub mod rtp_forwarder;
 pub mod silence;
 pub mod speech;
+pub mod srtp;
 pub mod talk;
 pub mod voice;
+pub mod voice_decoder;

@@ -9,8 +9,13 @@
 //! address, so that only the participant speaks as the participant: the address it declared
 //! in `join`, or, for symmetric-RTP gateways, the first address that sent valid RTP (latching),
 //! to which the mix then goes too.
+//!
+//! A link may have no destination: a send-only source (an injection from another system) that
+//! joined without `rtp.ip`/`rtp.port` is latched to its first sender and sent nothing, until
+//! `configure` gives it a destination.
 
 use crate::locks::OrderedMutex;
+use crate::media::audio_codec::AudioCodec;
 use crate::media::clock;
 use crate::media::rtp::{self, RtpPacket};
 use nix::sys::socket::{
@@ -37,11 +42,15 @@ pub enum Sources {
     Latch,
 }
 
+/// Opus's payload type on plain RTP when `join` names none: AudioBridge's.
+pub const DEFAULT_OPUS_PAYLOAD_TYPE: u8 = 100;
+
 /// What the participant asked for in `join`'s `rtp` object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlainRtpRequest {
-    /// Where the mix goes (until a latching link learns better).
-    pub remote: SocketAddr,
+    /// Where the mix goes (until a latching link learns better); none for a send-only source.
+    pub remote: Option<SocketAddr>,
+    pub codec: AudioCodec,
     pub payload_type: u8,
     pub audio_level_ext: Option<u8>,
     pub fec: bool,
@@ -64,8 +73,12 @@ pub struct Drained {
 struct Endpoint {
     /// `None` once closed (kicked, or its room destroyed): the port is free again.
     socket: Option<UdpSocket>,
-    /// Where the mix goes.
-    remote: SocketAddr,
+    /// Where the mix goes; nothing is sent without one.
+    remote: Option<SocketAddr>,
+    /// The mix goes to the latched source (symmetric RTP); not for a send-only source, nor
+    /// once `configure` named a destination.
+    follow_source: bool,
+    sources: Sources,
     /// The latched source, once one came.
     latched: Option<SocketAddr>,
 }
@@ -73,9 +86,9 @@ struct Endpoint {
 pub struct PlainRtpLink {
     endpoint: OrderedMutex<Endpoint>,
     pub local: SocketAddr,
+    pub codec: AudioCodec,
     pub payload_type: u8,
     pub audio_level_ext: Option<u8>,
-    sources: Sources,
 }
 
 /// One datagram: its length, where it came from, and when it arrived (µs on `media::clock`).
@@ -111,12 +124,14 @@ impl PlainRtpLink {
                             Endpoint {
                                 socket: Some(socket),
                                 remote: request.remote,
+                                follow_source: request.remote.is_some(),
+                                sources: request.sources,
                                 latched: None,
                             },
                         ),
+                        codec: request.codec,
                         payload_type: request.payload_type,
                         audio_level_ext: request.audio_level_ext,
-                        sources: request.sources,
                     });
                 }
                 Err(e) => last_error = e,
@@ -125,16 +140,27 @@ impl PlainRtpLink {
         Err(last_error)
     }
 
-    /// Where the mix goes now.
-    pub fn remote(&self) -> SocketAddr {
+    /// Where the mix goes now, if anywhere.
+    pub fn remote(&self) -> Option<SocketAddr> {
         self.endpoint.lock().remote
+    }
+
+    /// Sends the mix to `remote` from now on (`configure` with `rtp`); a participant that
+    /// declared its address is heard from the new one.
+    pub fn set_remote(&self, remote: SocketAddr) {
+        let mut endpoint = self.endpoint.lock();
+        endpoint.remote = Some(remote);
+        endpoint.follow_source = false;
+        if let Sources::Declared(_) = endpoint.sources {
+            endpoint.sources = Sources::Declared(remote.ip());
+        }
     }
 
     pub fn send(&self, packet: &[u8]) {
         // A full socket buffer drops the packet, as the network would.
         let endpoint = self.endpoint.lock();
-        if let Some(socket) = endpoint.socket.as_ref() {
-            let _ = socket.send_to(packet, endpoint.remote);
+        if let (Some(socket), Some(remote)) = (endpoint.socket.as_ref(), endpoint.remote) {
+            let _ = socket.send_to(packet, remote);
         }
     }
 
@@ -174,19 +200,19 @@ impl PlainRtpLink {
     /// source (and sends the mix there) from the first one.
     fn accepts(&self, from: Option<SocketAddr>) -> bool {
         let Some(from) = from else { return false };
-        match self.sources {
+        let mut endpoint = self.endpoint.lock();
+        match endpoint.sources {
             Sources::Declared(ip) => from.ip() == ip,
-            Sources::Latch => {
-                let mut endpoint = self.endpoint.lock();
-                match endpoint.latched {
-                    Some(latched) => latched == from,
-                    None => {
-                        endpoint.latched = Some(from);
-                        endpoint.remote = from;
-                        true
+            Sources::Latch => match endpoint.latched {
+                Some(latched) => latched == from,
+                None => {
+                    endpoint.latched = Some(from);
+                    if endpoint.follow_source {
+                        endpoint.remote = Some(from);
                     }
+                    true
                 }
-            }
+            },
         }
     }
 
@@ -284,7 +310,8 @@ mod tests {
     fn link_and_sender(sources: Option<Sources>) -> (PlainRtpLink, UdpSocket) {
         let sender = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let request = PlainRtpRequest {
-            remote: sender.local_addr().unwrap(),
+            remote: Some(sender.local_addr().unwrap()),
+            codec: AudioCodec::Opus,
             payload_type: 111,
             audio_level_ext: None,
             fec: false,
@@ -387,6 +414,37 @@ mod tests {
         let mut heard = Vec::new();
         let drained = link.drain(8, |p, _| heard.push(p.sequence));
         assert_eq!((heard, drained.foreign, drained.rejected), (vec![1], 1, 1));
-        assert_eq!(link.remote(), intruder.local_addr().unwrap());
+        assert_eq!(link.remote(), Some(intruder.local_addr().unwrap()));
+    }
+
+    #[test]
+    fn a_send_only_source_is_latched_and_sent_nothing_until_given_a_destination() {
+        let source = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let listener = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let request = PlainRtpRequest {
+            remote: None,
+            codec: AudioCodec::Pcmu,
+            payload_type: 0,
+            audio_level_ext: None,
+            fec: false,
+            sources: Sources::Latch,
+        };
+        let link =
+            PlainRtpLink::bind(Ipv4Addr::LOCALHOST.into(), (20000, 60000), &request).unwrap();
+        source.send_to(&packet(0, 1), link.local).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        assert_eq!(link.drain(8, |_, _| ()).valid, 1);
+        assert_eq!(link.remote(), None, "the source is heard, not answered");
+        link.set_remote(listener.local_addr().unwrap());
+        link.send(b"mix");
+        listener
+            .set_read_timeout(Some(std::time::Duration::from_secs(1)))
+            .unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(listener.recv(&mut buf).unwrap(), 3);
+        // The latched source still speaks for the participant.
+        source.send_to(&packet(0, 2), link.local).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        assert_eq!(link.drain(8, |_, _| ()).valid, 1);
     }
 }

@@ -142,6 +142,8 @@ pub struct OutboundStream {
     sequence: u16,
     timestamp: u32,
     started: bool,
+    /// Timestamp units per 20 ms frame: 960 for Opus, 160 for G.711.
+    frame_ticks: u32,
 }
 
 /// Opus RTP timestamps run at 48 kHz whatever the codec's rate (RFC 7587).
@@ -155,7 +157,26 @@ impl OutboundStream {
             sequence: rand::random(),
             timestamp: rand::random(),
             started: false,
+            frame_ticks: FRAME_TICKS,
         }
+    }
+
+    /// A stream with this SSRC whose numbering starts at random.
+    pub fn with_ssrc(ssrc: u32) -> Self {
+        OutboundStream {
+            ssrc,
+            ..Self::new()
+        }
+    }
+
+    /// Timestamp units per 20 ms frame from now on (the codec's clock, see `AudioCodec`).
+    pub fn set_frame_ticks(&mut self, frame_ticks: u32) {
+        self.frame_ticks = frame_ticks;
+    }
+
+    /// The sequence number and timestamp the next packet will carry.
+    pub fn next_numbers(&self) -> (u16, u32) {
+        (self.sequence, self.timestamp)
     }
 
     /// Writes the header of the next 20 ms packet into `out[..12]`.
@@ -171,14 +192,14 @@ impl OutboundStream {
             self.ssrc,
         );
         self.sequence = self.sequence.wrapping_add(1);
-        self.timestamp = self.timestamp.wrapping_add(FRAME_TICKS);
+        self.timestamp = self.timestamp.wrapping_add(self.frame_ticks);
     }
 
     /// Advances the timestamp over a stretch in which nothing was sent, so the receiver's clock
     /// keeps its pace.
     pub fn skip_frame(&mut self) {
         if self.started {
-            self.timestamp = self.timestamp.wrapping_add(FRAME_TICKS);
+            self.timestamp = self.timestamp.wrapping_add(self.frame_ticks);
         }
     }
 }

@@ -7,12 +7,13 @@
 //! flags it as without voice.
 
 use crate::locks::OrderedMutex;
-use crate::media::codec::{CodecError, Decoder, MAX_PACKET_MS, frame_samples};
+use crate::media::audio_codec::AudioCodec;
+use crate::media::codec::{CodecError, MAX_PACKET_MS, frame_samples};
 use crate::media::jitter::{JitterQueue, Playout, PlayoutHint};
-use crate::media::opus_vad::voice_activity;
 use crate::media::played::PlayedPackets;
 use crate::media::rtp::SILENT_AUDIO_LEVEL;
 use crate::media::speech::frame_level;
+use crate::media::voice_decoder::VoiceDecoder;
 
 /// Digitally silent packets still decoded in a row (mixing everyone), so the decoder's state
 /// has decayed to the silence it will resume from.
@@ -44,8 +45,8 @@ impl DecodeRule {
     /// For a packet without a level: digital silence's level when the participant is not
     /// speaking and the packet's own encoder flags it as without voice (SILK and hybrid frames,
     /// `media::opus_vad`), so it need not be decoded to be measured.
-    fn quiet_by_its_encoder(&self, packet: &[u8]) -> Option<u8> {
-        let unneeded = !self.speaking && !self.mix_all && voice_activity(packet) == Some(false);
+    fn quiet_by_its_encoder(&self, voice_activity: Option<bool>) -> Option<u8> {
+        let unneeded = !self.speaking && !self.mix_all && voice_activity == Some(false);
         unneeded.then_some(SILENT_AUDIO_LEVEL)
     }
 
@@ -69,7 +70,7 @@ pub enum VoiceFrame {
 }
 
 pub struct Voice {
-    decoder: Decoder,
+    decoder: VoiceDecoder,
     frame: Vec<i16>,
     /// Decoded samples not yet played (packets longer than 20 ms).
     pending: Vec<i16>,
@@ -90,10 +91,16 @@ pub struct Voice {
 }
 
 impl Voice {
+    /// An Opus voice.
     pub fn new(rate: u32) -> Result<Self, CodecError> {
+        Self::with_codec(rate, AudioCodec::Opus)
+    }
+
+    /// A voice in `codec`, decoded to `rate`.
+    pub fn with_codec(rate: u32, codec: AudioCodec) -> Result<Self, CodecError> {
         let frame = frame_samples(rate);
         Ok(Voice {
-            decoder: Decoder::new(rate)?,
+            decoder: VoiceDecoder::new(rate, codec)?,
             frame: vec![0; frame],
             pending: Vec::with_capacity(frame * 6),
             pending_level: None,
@@ -139,7 +146,9 @@ impl Voice {
                 Playout::Packet { audio_level } => {
                     self.played.push(&self.packet);
                     // Without a level, the sender's own encoder may still say nobody speaks.
-                    let level = audio_level.or_else(|| rule.quiet_by_its_encoder(&self.packet));
+                    let level = audio_level.or_else(|| {
+                        rule.quiet_by_its_encoder(self.decoder.voice_activity(&self.packet))
+                    });
                     if let Some(level) = level {
                         if level == SILENT_AUDIO_LEVEL {
                             self.silent_run += 1;
@@ -213,7 +222,7 @@ impl Voice {
 mod tests {
     use super::*;
     use crate::media::codec::test_signals::*;
-    use crate::media::codec::{Encoder, EncoderProfile, MAX_OPUS_PACKET};
+    use crate::media::codec::{Decoder, Encoder, EncoderProfile, MAX_OPUS_PACKET};
     use crate::media::jitter::{Mode, PacketHeader};
 
     const RATE: u32 = 48000;

@@ -10,20 +10,33 @@
 //!    everyone else hears the full mix, encoded once per encoder profile for all of them, each
 //!    in their own RTP numbering;
 //! 4. the limited full mix is kept for the recording.
+//!
+//! Besides its members a room may have sources that everyone hears and nobody is excluded from
+//! (announcements: frames handed in already decoded, at the room's rate) and sinks that get the
+//! full mix (RTP forwarders: the shared stream's payload of their encoding, so an Opus forwarder
+//! costs no encode of its own when a listener uses the same profile).
 
 use crate::locks::OrderedMutex;
 use crate::media::codec::frame_samples;
-use crate::media::downlink::Downlink;
+use crate::media::downlink::{Downlink, StreamKey};
 use crate::media::jitter::JitterQueue;
 use crate::media::limiter::Limiter;
 use crate::media::speech::SpeechGate;
 use crate::media::voice::{DecodeRule, Voice, VoiceFrame};
-use crate::mixer::shared_stream::SharedStreams;
+use crate::mixer::shared_stream::{FullMix, SharedStreams};
 use crate::mixer::speakers::{Candidate, MixPolicy, choose};
 
 /// Where a member's packets go (a Janus handle, a UDP socket, a test's capture).
 pub trait PacketSink {
     fn send(&self, packet: &[u8]);
+}
+
+/// Where the room's full mix goes besides its members (an RTP forwarder).
+pub trait ForwardSink {
+    /// The encoding it wants: the shared stream of this key is sent to it.
+    fn key(&self) -> StreamKey;
+    /// Sends one payload (without an RTP header: the sink numbers its own stream).
+    fn forward(&self, payload: &[u8]);
 }
 
 /// One member as the mixer sees it for one tick.
@@ -73,6 +86,8 @@ pub struct RoomMix {
     tick: u64,
     total: Vec<i32>,
     full: Vec<i16>,
+    /// The full mix of the tick before (G.711 streams are primed with it).
+    previous_full: Vec<i16>,
     full_silent: bool,
     full_limiter: Limiter,
     shared: SharedStreams,
@@ -89,6 +104,8 @@ pub struct TickReport {
     pub decoded: usize,
     pub private_encodes: usize,
     pub shared_encodes: usize,
+    /// Payloads sent to forwarders.
+    pub forwarded: usize,
 }
 
 impl RoomMix {
@@ -99,6 +116,7 @@ impl RoomMix {
             tick: 0,
             total: vec![0; frame],
             full: vec![0; frame],
+            previous_full: vec![0; frame],
             full_silent: true,
             full_limiter: Limiter::new(rate),
             shared: SharedStreams::default(),
@@ -119,6 +137,19 @@ impl RoomMix {
     /// Mixes one tick at `now_us` (on `media::clock`, the clock packets' arrivals are
     /// stamped with).
     pub fn tick(&mut self, members: &mut [Member], policy: &MixPolicy, now_us: u64) -> TickReport {
+        self.tick_with(members, &[], &[], policy, now_us)
+    }
+
+    /// Mixes one tick with `sources` (one frame each, at the room's rate, heard by everyone)
+    /// and sends the full mix to `forwarders` too.
+    pub fn tick_with(
+        &mut self,
+        members: &mut [Member],
+        sources: &[&[i16]],
+        forwarders: &[&dyn ForwardSink],
+        policy: &MixPolicy,
+        now_us: u64,
+    ) -> TickReport {
         self.tick += 1;
         let mut stats = TickReport::default();
         self.total.fill(0);
@@ -160,7 +191,11 @@ impl RoomMix {
             add_scaled(&mut self.total, m.voice.frame(), m.volume_percent);
             stats.speakers += 1;
         }
+        for frame in sources {
+            add_scaled(&mut self.total, frame, 100);
+        }
         let full_gain_before = self.full_limiter.gain();
+        std::mem::swap(&mut self.full, &mut self.previous_full);
         self.full_silent = self.full_limiter.process(&self.total, &mut self.full);
 
         // Changes of source are made where the encoders agree (see `media::downlink`): a
@@ -172,17 +207,15 @@ impl RoomMix {
             if !m.listens {
                 continue;
             }
-            let profile = m.downlink.profile;
+            let key = m.downlink.key();
             if m.mixed && m.downlink.was_shared_at(previous) {
-                if let Some(stream) = self.shared.encoded_at(profile, previous) {
-                    stream.hand_over(m.downlink, full_gain_before);
+                if let Some(stream) = self.shared.encoded_at(key, previous) {
+                    stream.hand_over(m.downlink, full_gain_before, &self.previous_full);
                 }
             } else if !m.mixed && m.downlink.own_mix_last_tick() {
-                if self.shared.encoded_at(profile, previous).is_some() {
+                if self.shared.encoded_at(key, previous).is_some() {
                     m.downlink.start_converging();
-                } else if let Err(error) =
-                    self.shared.seed(self.rate, previous, profile, m.downlink)
-                {
+                } else if let Err(error) = self.shared.seed(self.rate, previous, key, m.downlink) {
                     self.codec_errors += 1;
                     crate::log!(Error, "Mixer: a shared stream failed ({error})");
                 }
@@ -207,9 +240,15 @@ impl RoomMix {
                 stats.private_encodes += 1;
                 m.downlink.encode_converging(&self.full, self.full_silent)
             } else {
-                let profile = m.downlink.profile;
-                let full = (&self.full[..], self.full_silent);
-                match self.shared.payload(self.rate, self.tick, profile, full) {
+                let full = FullMix {
+                    pcm: &self.full,
+                    silent: self.full_silent,
+                    previous: &self.previous_full,
+                };
+                match self
+                    .shared
+                    .payload(self.rate, self.tick, m.downlink.key(), full)
+                {
                     Ok((payload, fresh)) => {
                         stats.shared_encodes += fresh as usize;
                         Ok(m.downlink.wrap_shared(payload, self.tick))
@@ -219,20 +258,40 @@ impl RoomMix {
             };
             match packet {
                 Ok(packet) => m.sink.send(packet),
-                Err(error) => {
-                    self.codec_errors += 1;
-                    if self.codec_errors.is_power_of_two() {
-                        crate::log!(
-                            Error,
-                            "Mixer: encoding failed ({error}); {} failures so far in this room",
-                            self.codec_errors
-                        );
-                    }
+                Err(error) => self.encoding_failed(&error),
+            }
+        }
+        for forwarder in forwarders {
+            let full = FullMix {
+                pcm: &self.full,
+                silent: self.full_silent,
+                previous: &self.previous_full,
+            };
+            match self
+                .shared
+                .payload(self.rate, self.tick, forwarder.key(), full)
+            {
+                Ok((payload, fresh)) => {
+                    stats.shared_encodes += fresh as usize;
+                    stats.forwarded += 1;
+                    forwarder.forward(payload);
                 }
+                Err(error) => self.encoding_failed(&error),
             }
         }
         self.shared.forget_unused(self.tick);
         stats
+    }
+
+    fn encoding_failed(&mut self, error: &crate::media::codec::CodecError) {
+        self.codec_errors += 1;
+        if self.codec_errors.is_power_of_two() {
+            crate::log!(
+                Error,
+                "Mixer: encoding failed ({error}); {} failures so far in this room",
+                self.codec_errors
+            );
+        }
     }
 }
 
@@ -253,3 +312,7 @@ fn add_scaled(total: &mut [i32], frame: &[i16], volume_percent: u32) {
 #[cfg(test)]
 #[path = "tick_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "tick_media_tests.rs"]
+mod media_tests;

@@ -328,7 +328,8 @@ fn listeners_share_one_encode_and_talkers_get_their_own() {
             speakers: 1,
             decoded: 1,
             private_encodes: 1,
-            shared_encodes: 1
+            shared_encodes: 1,
+            forwarded: 0,
         }
     );
     // The three listeners were sent the same payload in their own RTP streams.

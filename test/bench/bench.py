@@ -474,6 +474,40 @@ class LineReader:
         return line
 
 
+class ForwardSink:
+    """Where --forwarders sends each room's mix: a loopback UDP socket drained by a thread that
+    counts the packets (proof that forwarding ran during the window)."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((LOOPBACK, 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.packets = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.sock.recv(2048)
+                self.packets += 1
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
+
+
+def forward_body(plugin: str, room, port: int) -> dict:
+    """An Opus forwarder of the room's mix to LOOPBACK:port, the same request for both plugins."""
+    return {"request": "rtp_forward", ("id" if plugin == OURS else "room"): room, "host": LOOPBACK,
+            "port": port, "codec": "opus"}
+
+
 def create_rooms(session, admin, plugin: str, rooms: list, rtp: bool, recording: str = "off") -> None:
     for room in rooms:
         check_reply(plugin, session.request(admin, create_body(plugin, room, rtp, recording)), "created")
@@ -496,6 +530,7 @@ def run_load(janus: Janus, plugin: str, sc: Scenario, args, profile: str) -> dic
     session = admin = None
     rooms = [room_name(plugin, sc, r) for r in range(sc.rooms)]
     result: dict = {"plugin": plugin, "scenario": sc.key, "profile": profile}
+    sink = ForwardSink() if args.forwarders else None
     try:
         session = Session(janus.url)
         admin = session.attach(plugin)
@@ -527,6 +562,12 @@ def run_load(janus: Janus, plugin: str, sc: Scenario, args, profile: str) -> dic
                 raise JanusError(f"{LABEL[plugin]}: join without rtp in the answer: {data}")
             lines.append(f"p {talker} {rtp['ip']} {rtp['port']}\n")
         result["join_s"] = time.monotonic() - t0
+        if sink is not None:
+            for room in rooms:
+                for _ in range(args.forwarders):
+                    data = session.request(admin, forward_body(plugin, room, sink.port))
+                    check_reply(plugin, data, "success")
+            result["forwarders_per_room"] = args.forwarders
         lg.stdin.write("".join(lines) + "go\n")
         lg.stdin.flush()
         line = out.get(args.warmup + 60)
@@ -534,8 +575,11 @@ def run_load(janus: Janus, plugin: str, sc: Scenario, args, profile: str) -> dic
         cpu0, threads0 = janus.cpu()
         m0 = machine_times()
         w0 = time.monotonic()
+        forwarded0 = sink.packets if sink else 0
         line = out.get(args.window + 30)
         cpu1, threads1 = janus.cpu()
+        if sink is not None:
+            result["forwarded_packets_per_s"] = (sink.packets - forwarded0) / (time.monotonic() - w0)
         if plugin == OURS:
             result["mixer_stats"] = janus.our_stats()
         w1 = time.monotonic()
@@ -559,6 +603,8 @@ def run_load(janus: Janus, plugin: str, sc: Scenario, args, profile: str) -> dic
         result["error"] = f"{type(e).__name__}: {e}"
         log(f"    !! {LABEL[plugin]} {sc.name}: {result['error']}")
     finally:
+        if sink is not None:
+            sink.close()
         if lg and "error" in result and lg.poll() is None:
             lg.kill()
         if janus.alive() and admin is not None:
@@ -995,6 +1041,8 @@ def main() -> int:
     ap.add_argument("--window", type=float, default=20.0, help="measured seconds (default 20)")
     ap.add_argument("--reps", type=int, default=1, help="runs per plugin and scenario, order alternating (median)")
     ap.add_argument("--quality", type=int, default=4, help="Opus complexity for both plugins (default 4)")
+    ap.add_argument("--forwarders", type=int, default=0,
+                    help="Opus RTP forwarders per room, to a loopback socket (default 0): what forwarding costs")
     ap.add_argument("--debug-level", type=int, default=4, help="Janus debug level (default 4, info)")
     ap.add_argument("--settle", type=float, default=2.0, help="seconds between runs")
     ap.add_argument("--floor-ticks", type=int, default=1000, help="ticks of the back-to-back mixer_bench run")

@@ -128,8 +128,9 @@ def test_join_errors_that_need_a_participant(audioroom):
     # Janus itself refuses SDP it cannot parse; valid SDP the plugin cannot mix is 493.
     with pytest.raises(JanusError):
         b.request({"request": "join", "id": "room"}, jsep={"type": "offer", "sdp": "this is not SDP"})
-    reply = b.request({"request": "join", "id": "room"}, jsep={"type": "offer", "sdp": offer_sdp("0 8", "PCMU/8000")})
-    assert reply["error_code"] == 493 and reply["error"] == "The SDP offer has no Opus audio", reply
+    # (PCMU and PCMA are taken since issue 15; G.722 is not.)
+    reply = b.request({"request": "join", "id": "room"}, jsep={"type": "offer", "sdp": offer_sdp("9", "G722/8000")})
+    assert reply["error_code"] == 493 and reply["error"] == "The SDP offer has no Opus, PCMU or PCMA audio", reply
     assert a.request({"request": "listparticipants", "id": "room"})["participants"][0]["userid"] == 7
     assert a.request({"request": "changeroom", "id": "room"})["error_code"] == 491
     assert a.request({"request": "changeroom", "id": "nope"})["error_code"] == 485
@@ -139,7 +140,7 @@ def test_join_errors_that_need_a_participant(audioroom):
 
 
 def offer_sdp(payload_types: str, rtpmap: str) -> str:
-    """A minimal WebRTC audio offer with the given payload types (no Opus)."""
+    """A minimal WebRTC audio offer with the given payload types (the first one's rtpmap)."""
     lines = [
         "v=0", "o=- 4611731400430051336 2 IN IP4 127.0.0.1", "s=-", "t=0 0", "a=group:BUNDLE 0",
         f"m=audio 9 UDP/TLS/RTP/SAVPF {payload_types}", "c=IN IP4 0.0.0.0", "a=mid:0", "a=sendrecv",

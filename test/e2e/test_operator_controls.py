@@ -197,7 +197,8 @@ def test_a_permanent_room_survives_a_restart_and_a_plain_one_does_not(audioroom)
     assert list(listed) == ["Café ☕"], listed
     assert listed["Café ☕"] == {
         "id": "Café ☕", "description": "Réunion ☕ \"9h\"", "sampling_rate": 16000, "pin_required": True,
-        "muted": False, "record": True, "num_participants": 0, "check_tokens": True, "allowed": ["t"]}
+        "muted": False, "record": True, "num_participants": 0, "check_tokens": True, "allowed": ["t"],
+        "forwarders": []}
     assert h.request({"request": "join", "id": "Café ☕", "pin": "1234"})["error_code"] == 489
     assert h.request({"request": "join", "id": "Café ☕", "pin": "1234", "token": "t"})["audioroom"] == "joined"
     edited = h.request({"request": "edit", "id": "Café ☕", "secret": "s", "new_description": "Retro",

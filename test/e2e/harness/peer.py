@@ -195,16 +195,17 @@ class TonePeer:
 
     def __init__(self, name: str = "peer", freq: float = 440.0, amplitude: float = 0.3,
                  address: Optional[str] = None, silent: bool = False,
-                 noise_dbfs: Optional[float] = None):
+                 noise_dbfs: Optional[float] = None, codec: str = "opus"):
         self.name = name
         self.address = address or default_peer_address()
         restrict_ice_addresses([self.address])
         self.track = ToneTrack(freq, 0.0 if silent else amplitude, noise_dbfs)
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.transceiver = self.pc.addTransceiver(self.track, direction="sendrecv")
-        opus = [c for c in RTCRtpSender.getCapabilities("audio").codecs
-                if c.mimeType.lower() == "audio/opus"]
-        self.transceiver.setCodecPreferences(opus)
+        # One codec in the offer: Opus (a browser), or PCMU/PCMA only (a phone behind a gateway).
+        offered = [c for c in RTCRtpSender.getCapabilities("audio").codecs
+                   if c.mimeType.lower() == f"audio/{codec.lower()}"]
+        self.transceiver.setCodecPreferences(offered)
         self._chunks: list[tuple[float, np.ndarray]] = []   # (arrival time, mono float32)
         # Every RTP packet received: (arrival time, sequence number, timestamp).
         self.rtp_arrivals: list[tuple[float, int, int]] = []
