@@ -6,11 +6,12 @@
 //! source, in order, each counted once as valid, rejected or foreign; a latching link's mix
 //! going to the first valid sender. Mix packets the link sends back are drained and dropped.
 //!
-//! Input: `<sources> <payload type> <level id>` then datagrams `<flags> <len> <bytes>`:
+//! Input: `<sources>` (`& 1` latches, `& 2` is send-only: no destination), `<payload type> <level id>` then datagrams `<flags> <len> <bytes>`:
 //! `flags & 1` sends from the stranger, `flags & 2` has the link send the datagram back
 //! afterwards (a mix packet), `flags & 4` drains `(flags >> 3) % 9` datagrams (0 to 8) after it.
 #![no_main]
 
+use audioroom::media::audio_codec::AudioCodec;
 use audioroom::media::clock;
 use audioroom::media::plain_rtp::{Drained, PlainRtpLink, PlainRtpRequest, Sources};
 use audioroom::media::rtp;
@@ -70,9 +71,12 @@ fuzz_target!(|data: &[u8]| {
     };
     let senders = senders();
     let declared = senders[0].local_addr().unwrap();
-    let latch = sources & 1 != 0;
+    // A send-only source (no destination given) is always latched and never answered.
+    let send_only = sources & 2 != 0;
+    let latch = send_only || sources & 1 != 0;
     let request = PlainRtpRequest {
-        remote: declared,
+        remote: Some(declared).filter(|_| !send_only),
+        codec: AudioCodec::Opus,
         payload_type: payload_type & 0x7f,
         audio_level_ext: Some(level_id % 16).filter(|id| *id != 0),
         fec: false,
@@ -162,10 +166,20 @@ fuzz_target!(|data: &[u8]| {
         totals.delivered, valid,
         "delivered packets differ from those sent"
     );
-    if let Some(latched) = latched.filter(|_| latch) {
-        assert_eq!(link.remote(), latched, "the mix goes to the latched source");
+    if send_only {
+        assert_eq!(
+            link.remote(),
+            None,
+            "a send-only source is heard, not answered"
+        );
+    } else if let Some(latched) = latched.filter(|_| latch) {
+        assert_eq!(
+            link.remote(),
+            Some(latched),
+            "the mix goes to the latched source"
+        );
     } else {
-        assert_eq!(link.remote(), declared);
+        assert_eq!(link.remote(), Some(declared));
     }
 
     link.close();

@@ -27,7 +27,8 @@
 //! A plain-RTP `join` names where the mix goes: every address that parses is replaced with
 //! 127.0.0.1 and every port in range with a socket of this target's own, so the fuzzer never
 //! sends a packet to another host or another program (addresses and ports that fail the
-//! plugin's validation are left alone, so that validation is still fuzzed).
+//! plugin's validation are left alone, so that validation is still fuzzed). An `rtp_forward`'s
+//! `host` (any string: names are not looked up) becomes 127.0.0.1 and its `port` that socket.
 #![no_main]
 
 use audioroom::api::dispatch::{Dispatch, admin, asynchronous, dispatch};
@@ -152,16 +153,38 @@ fn destroy_rooms(plugin: &Plugin) {
     }
 }
 
-/// Keeps a plain-RTP `join` on this machine (see the module's comment).
+/// Keeps a plain-RTP `join` and an `rtp_forward` on this machine (see the module's comment).
 fn confine(text: &str, sink_port: u16) -> Cow<'_, str> {
     // Parsed as the plugin parses it, so that nothing it reads escapes the rewrite.
     let Ok(mut message) = json_text::parse(text) else {
         return Cow::Borrowed(text);
     };
-    let Some(rtp) = message.get_mut("rtp").and_then(Value::as_object_mut) else {
-        return Cow::Borrowed(text);
-    };
     let mut changed = false;
+    // An `rtp_forward` names a host (an address or a name to resolve) and a port: every host
+    // becomes 127.0.0.1, so that nothing is sent away and no name is looked up.
+    if let Some(object) = message.as_object_mut() {
+        if object
+            .get("host")
+            .is_some_and(|h| h.as_str().is_some_and(|h| h != "127.0.0.1"))
+        {
+            object.insert("host".into(), json!("127.0.0.1"));
+            changed = true;
+        }
+        if let Some(port) = object.get("port").and_then(Value::as_u64)
+            && (1..=65535).contains(&port)
+            && port != sink_port as u64
+        {
+            object.insert("port".into(), json!(sink_port));
+            changed = true;
+        }
+    }
+    let Some(rtp) = message.get_mut("rtp").and_then(Value::as_object_mut) else {
+        return if changed {
+            Cow::Owned(message.to_string())
+        } else {
+            Cow::Borrowed(text)
+        };
+    };
     if let Some(ip) = rtp.get("ip").and_then(Value::as_str)
         && ip.parse::<IpAddr>().is_ok()
         && ip != "127.0.0.1"
@@ -231,13 +254,17 @@ fn on_handle(session: &Session, text: &str, offer: &OfferInput) {
     }
 }
 
+/// An offer with Opus (unless bit 3), PCMU (bit 2) and PCMA (bit 1): none of them is an offer
+/// the plugin must refuse.
 fn offer(param: u8) -> OfferInput {
     OfferInput::Offer(Offer {
-        opus_payload_type: if param & 0x40 != 0 {
+        opus_payload_type: (param & 0x08 == 0).then_some(if param & 0x40 != 0 {
             96 + param % 32
         } else {
             111
-        },
+        }),
+        pcmu_payload_type: (param & 0x04 != 0).then_some(0),
+        pcma_payload_type: (param & 0x02 != 0).then_some(8),
         audio_level_ext: (param & 0x20 != 0).then_some(1 + param % 14),
         fec: param & 0x10 != 0,
     })
