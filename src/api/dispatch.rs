@@ -8,6 +8,7 @@ use crate::api::errors::{ApiError, ApiResult, ErrorCode};
 use crate::api::forwarding_requests as forwarding;
 use crate::api::jsep::OfferInput;
 use crate::api::json_text;
+use crate::api::link_requests as links;
 use crate::api::moderation;
 use crate::api::participant_requests::{self as own, AsyncReply};
 use crate::api::recording_requests;
@@ -106,6 +107,8 @@ fn synchronous(plugin: &Plugin, body: &Body, request: &str, caller: Caller) -> A
         "stop_file" => files::stop_file(plugin, body, caller),
         "stop_all_files" => files::stop_all_files(plugin, body, caller),
         "listannouncements" => files::list_announcements(plugin, body),
+        "link" => links::link(plugin, body, caller),
+        "unlink" => links::unlink(plugin, body, caller),
         "stats" if caller == Caller::Admin => Ok(stats(plugin)),
         other => Err(unknown(other)),
     }

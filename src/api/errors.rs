@@ -25,6 +25,10 @@ pub enum ErrorCode {
     NoSuchForwarder = 495,
     /// `stop_file` of a `file_id` the room is not playing.
     NoSuchAnnouncement = 496,
+    /// `unlink` of a `link_id` the room does not have.
+    NoSuchLink = 497,
+    /// A second upstream `link` for one room (links must form a tree).
+    UpstreamTaken = 498,
     UnknownError = 499,
 }
 

@@ -3,7 +3,8 @@
 //! (`participant_requests`), of moderators (`moderation` for one participant,
 //! `room_moderation` for the whole room), about who may join (`access_requests`), about the
 //! recording (`recording_requests`), files played into a room (`announcement_requests`) and
-//! where its mix is forwarded (`forwarding_requests`); secrets compared in constant time (`credentials`), rooms
+//! where its mix is forwarded (`forwarding_requests`), links to the same room on other servers
+//! (`link_requests`); secrets compared in constant time (`credentials`), rooms
 //! kept in the configuration file (`permanent_rooms`), and every error a client can get
 //! (`errors`).
 //!
@@ -21,6 +22,9 @@ pub mod errors;
 pub mod forwarding_requests;
 pub mod jsep;
 pub mod json_text;
+pub mod link_requests;
+#[cfg(test)]
+mod link_requests_tests;
 #[cfg(test)]
 mod media_requests_tests;
 pub mod moderation;

@@ -363,7 +363,7 @@ fn read_destination(body: &Body, participant: &Participant) -> ApiResult<Option<
     Ok(Some(SocketAddr::new(ip, port)))
 }
 
-fn read_ip(rtp: &Body) -> ApiResult<Option<IpAddr>> {
+pub(crate) fn read_ip(rtp: &Body) -> ApiResult<Option<IpAddr>> {
     rtp.opt_string("ip")
         .map_err(|e| rename(e, "rtp.ip"))?
         .map(|ip| {
@@ -373,7 +373,7 @@ fn read_ip(rtp: &Body) -> ApiResult<Option<IpAddr>> {
         .transpose()
 }
 
-fn read_port(rtp: &Body) -> ApiResult<Option<u16>> {
+pub(crate) fn read_port(rtp: &Body) -> ApiResult<Option<u16>> {
     Ok(rtp
         .opt_uint("port", 1, 65535)
         .map_err(|e| rename(e, "rtp.port"))?
@@ -501,7 +501,7 @@ fn plain_rtp_request(
 }
 
 /// Names a nested field in full (`rtp.port`) in an error about it.
-fn rename(e: ApiError, full_name: &str) -> ApiError {
+pub(crate) fn rename(e: ApiError, full_name: &str) -> ApiError {
     let short = full_name.rsplit('.').next().unwrap_or(full_name);
     ApiError::new(
         e.code,

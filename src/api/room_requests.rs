@@ -228,6 +228,13 @@ pub fn list_participants(plugin: &Plugin, body: &Body, caller: Caller) -> ApiRes
             }
             v
         })
+        .chain(room.links().iter().map(|l| {
+            let mut v = l.describe();
+            if caller == Caller::Admin {
+                v["playout"] = l.participant.describe_playout();
+            }
+            v
+        }))
         .collect();
     Ok(json!({
         "audioroom": "participants",

@@ -2,7 +2,8 @@
 //! `config` and the `services` rooms share), the registry of rooms (`rooms`), one room with its
 //! tick (`room`), what moderators do to it (`room_moderation`), its recording switched off and
 //! on (`room_recording`), files played into it (`announcement`, `room_announcements`), where its
-//! mix is forwarded (`forwarder`, `room_forwarders`), who may join it (`access`), rooms kept in the configuration file
+//! mix is forwarded (`forwarder`, `room_forwarders`), its links to the same room on other servers
+//! (`link`, `room_links`), who may join it (`access`), rooms kept in the configuration file
 //! (`permanent`), one participant (`participant`), one Janus handle (`session`), the events they
 //! raise (`events`), and what they need of Janus (`endpoint`).
 //!
@@ -15,12 +16,14 @@ pub mod config;
 pub mod endpoint;
 pub mod events;
 pub mod forwarder;
+pub mod link;
 pub mod participant;
 pub mod permanent;
 pub mod plugin;
 pub mod room;
 pub mod room_announcements;
 pub mod room_forwarders;
+pub mod room_links;
 pub mod room_moderation;
 pub mod room_recording;
 #[cfg(test)]

@@ -118,6 +118,9 @@ pub struct Participant {
     codec: AtomicU8,
     /// The codec `join` asked for (`codec`), which offers must then have; `NO_CODEC` if none.
     requested_codec: AtomicU8,
+    /// A room's link to another server (`conference::link`): mixed whenever it sends, never
+    /// gated or capped, and sent the mix as soon as its far side is known.
+    link: AtomicBool,
 }
 
 const NO_CODEC: u8 = u8::MAX;
@@ -190,7 +193,17 @@ impl Participant {
             payload_type: AtomicU8::new(payload_type),
             codec: AtomicU8::new(codec_index(codec)),
             requested_codec: AtomicU8::new(NO_CODEC),
+            link: AtomicBool::new(false),
         })
+    }
+
+    /// Makes it a link's member (once, before it enters its room).
+    pub fn mark_link(&self) {
+        self.link.store(true, Relaxed);
+    }
+
+    pub fn is_link(&self) -> bool {
+        self.link.load(Relaxed)
     }
 
     /// The codec `join` asked for, which the handle's offers must have.

@@ -13,7 +13,9 @@ use crate::conference::access::AccessList;
 use crate::conference::announcement::Announcement;
 use crate::conference::events::Notices;
 use crate::conference::forwarder::Forwarder;
+use crate::conference::link::Link;
 use crate::conference::participant::{Media, Participant, Transport, log_codec_error};
+use crate::conference::room_links::Removal;
 use crate::conference::services::Services;
 use crate::locks::{Guard, OrderedMutex, Rank};
 use crate::media::clock;
@@ -83,6 +85,8 @@ pub struct RoomState {
     pub announcements: Vec<Arc<Announcement>>,
     /// Where the full mix also goes (`rtp_forward`).
     pub forwarders: Vec<Arc<Forwarder>>,
+    /// Links to the same room on other servers (`link`), mixed with the participants.
+    pub links: Vec<Arc<Link>>,
 }
 
 /// Why a participant could not be added.
@@ -130,6 +134,7 @@ impl Room {
                     },
                     announcements: Vec::new(),
                     forwarders: Vec::new(),
+                    links: Vec::new(),
                 },
             ),
             mix: OrderedMutex::new(Rank::Mix, "room mix", RoomMix::new(sampling_rate)),
@@ -305,12 +310,16 @@ impl Room {
             Recording::Active(handle) | Recording::Failed(handle) => Some(handle),
             Recording::Off | Recording::Waiting => None,
         };
-        // Forwarders close their sockets; announcements stop being read.
+        // Forwarders and links close their sockets; announcements stop being read.
         let announcements = std::mem::take(&mut state.announcements);
+        let links = std::mem::take(&mut state.links);
         state.forwarders.clear();
         drop(state);
         for announcement in &announcements {
             announcement.end();
+        }
+        for link in &links {
+            link.participant.close_media();
         }
         for p in &participants {
             p.stop_talking();
@@ -388,6 +397,9 @@ impl Room {
             let Transport::PlainRtp(link) = p.transport() else {
                 continue;
             };
+            if p.is_link() {
+                continue; // read by `receive_links`
+            }
             let drained = link.drain(MAX_DATAGRAMS_PER_TICK, |packet, arrival| {
                 p.receive_at(packet.header(), packet.payload, packet.audio_level, arrival)
             });
@@ -426,7 +438,10 @@ impl Room {
             // Tracks are Ogg Opus of the participant's own packets: a G.711 voice has none to
             // give, and its track stays silent.
             let opus = media.codec() == crate::media::audio_codec::AudioCodec::Opus;
-            media.voice.played.start_tick(snapshot.tracks && opus);
+            media
+                .voice
+                .played
+                .start_tick(snapshot.tracks && opus && !p.is_link());
             ready.push((p, media));
         }
         let levels: Vec<Option<u8>> = {
@@ -444,6 +459,12 @@ impl Room {
                     // resume). A muted room holds everyone's voice but its moderators'.
                     member.sends = p.is_setup() && !p.is_muted() && !p.held_by_room(snapshot.muted);
                     member.listens = p.is_setup() && !p.is_suspended() && p.receives_mix();
+                    if p.is_link() {
+                        // Both ends wait for the other's first packet otherwise.
+                        member.sends = p.is_setup();
+                        member.listens = p.receives_mix();
+                        member.always = true;
+                    }
                     member.volume_percent = p.volume_percent();
                     member
                 })
@@ -457,6 +478,7 @@ impl Room {
             true => ready
                 .iter()
                 .zip(&levels)
+                .filter(|((p, _), _)| !p.is_link())
                 .map(|((p, media), level)| Voiced {
                     key: member_key(p),
                     speaking: media.gate.is_speaking(),
@@ -467,7 +489,9 @@ impl Room {
             false => Vec::new(),
         };
         for ((p, media), level) in ready.iter_mut().zip(levels) {
-            let Some(level) = level else { continue };
+            let Some(level) = level.filter(|_| !p.is_link()) else {
+                continue;
+            };
             let Some(talking) = media.talk.observe(level, snapshot.talk) else {
                 continue;
             };
@@ -521,10 +545,10 @@ impl Mixable for Room {
     /// One 20 ms tick. False when the room no longer needs ticking (empty or destroyed); it is
     /// then unscheduled until someone joins again.
     fn tick(&self) -> bool {
-        let (members, snapshot, playing, forwarders) = {
+        let (members, snapshot, playing, forwarders, links) = {
             let mut state = self.state();
-            if state.destroyed || (state.participants.is_empty() && state.announcements.is_empty())
-            {
+            let empty = state.participants.is_empty() && state.links.is_empty();
+            if state.destroyed || (empty && state.announcements.is_empty()) {
                 state.scheduled = false;
                 return false;
             }
@@ -539,10 +563,15 @@ impl Mixable for Room {
             };
             let playing = state.announcements.clone();
             let forwarders = state.forwarders.clone();
-            (state.participants.clone(), snapshot, playing, forwarders)
+            let links = state.links.clone();
+            let mut members = state.participants.clone();
+            drop(state);
+            members.extend(links.iter().map(|l| l.participant.clone()));
+            (members, snapshot, playing, forwarders, links)
         };
         let mut notices = Notices::new();
         self.receive_plain_rtp(&members, &mut notices);
+        let timed_out = self.receive_links(&links, &mut notices);
         let announced = self.announcement_frames(&playing, &members, &mut notices);
         let sources: Vec<&[i16]> = announced.frames.iter().map(|f| &f[..]).collect();
         let sinks: Vec<&dyn ForwardSink> = forwarders.iter().map(|f| &**f as _).collect();
@@ -554,6 +583,9 @@ impl Mixable for Room {
             }
         }
         self.finish_announcements(&announced.ended, &mut notices);
+        for id in timed_out {
+            self.remove_link(&id, Removal::Timeout, &mut notices);
+        }
         self.services.events.post(notices);
         true
     }

@@ -49,6 +49,9 @@ pub struct Member<'a> {
     pub sends: bool,
     /// Set up: they are sent the mix.
     pub listens: bool,
+    /// Mixed whenever they send, with no gate and outside `max_speakers` (a link to another
+    /// server: its far side already chose its speakers).
+    pub always: bool,
     pub volume_percent: u32,
     pub sink: &'a dyn PacketSink,
     /// Set by the tick: the level of the frame played (RFC 6464 scale), if a packet was.
@@ -73,6 +76,7 @@ impl<'a> Member<'a> {
             queue,
             sends: true,
             listens: true,
+            always: false,
             volume_percent: 100,
             sink,
             level: None,
@@ -92,6 +96,8 @@ pub struct RoomMix {
     full_limiter: Limiter,
     shared: SharedStreams,
     candidates: Vec<Candidate>,
+    /// Members mixed outside the cap (`Member::always`).
+    exempt: Vec<Candidate>,
     pub codec_errors: u64,
 }
 
@@ -121,6 +127,7 @@ impl RoomMix {
             full_limiter: Limiter::new(rate),
             shared: SharedStreams::default(),
             candidates: Vec::new(),
+            exempt: Vec::new(),
             codec_errors: 0,
         }
     }
@@ -154,6 +161,7 @@ impl RoomMix {
         let mut stats = TickReport::default();
         self.total.fill(0);
         self.candidates.clear();
+        self.exempt.clear();
         for (index, m) in members.iter_mut().enumerate() {
             m.mixed = false;
             m.level = None;
@@ -164,7 +172,7 @@ impl RoomMix {
             let rule = DecodeRule {
                 threshold: policy.speech.threshold,
                 speaking: m.gate.is_speaking(),
-                mix_all: policy.mix_all,
+                mix_all: policy.mix_all || m.always,
             };
             let (level, decoded) = match m.voice.next_frame(m.queue, rule, now_us) {
                 VoiceFrame::Audio { level } => (Some(level), true),
@@ -174,18 +182,21 @@ impl RoomMix {
             m.level = level;
             stats.decoded += decoded as usize;
             let speaking = m.gate.update(level, &policy.speech);
-            if decoded && (speaking || policy.mix_all) {
-                self.candidates.push(Candidate {
-                    index,
-                    loudness: m.gate.loudness(),
-                    incumbent: m.downlink.own_mix_last_tick(),
-                });
+            let candidate = Candidate {
+                index,
+                loudness: m.gate.loudness(),
+                incumbent: m.downlink.own_mix_last_tick(),
+            };
+            if decoded && m.always {
+                self.exempt.push(candidate);
+            } else if decoded && (speaking || policy.mix_all) {
+                self.candidates.push(candidate);
             }
         }
         if !policy.mix_all {
             choose(&mut self.candidates, policy.max_speakers);
         }
-        for candidate in &self.candidates {
+        for candidate in self.candidates.iter().chain(&self.exempt) {
             let m = &mut members[candidate.index];
             m.mixed = true;
             add_scaled(&mut self.total, m.voice.frame(), m.volume_percent);
