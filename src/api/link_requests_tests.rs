@@ -276,6 +276,38 @@ fn a_chain_of_three_carries_every_voice_to_the_far_end_without_echo() {
 }
 
 #[test]
+fn a_star_of_two_edges_carries_each_edge_to_the_other_through_the_origin() {
+    let (mut origin, mut left, mut right) =
+        (Server::new("os"), Server::new("ls"), Server::new("rs"));
+    for s in [&mut origin, &mut left, &mut right] {
+        s.create("star");
+    }
+    link(&mut origin, &mut left, "star", "o-l");
+    link(&mut origin, &mut right, "star", "o-r");
+    let (mut o, _) = origin.phone("star");
+    let (mut l, _) = left.phone("star");
+    let (mut r, _) = right.phone("star");
+
+    talk(
+        &mut [
+            (&mut o, None),
+            (&mut l, Some(440.0)),
+            (&mut r, Some(1200.0)),
+        ],
+        1.5,
+    );
+    let (o440, o1200) = (o.recent_db(440.0), o.recent_db(1200.0));
+    assert!(
+        o440 > LOUD && o1200 > LOUD,
+        "the origin hears both edges: {o440} {o1200}"
+    );
+    let (l440, l1200) = (l.recent_db(440.0), l.recent_db(1200.0));
+    assert!(l1200 > LOUD && l440 < ABSENT, "left: {l440} {l1200}");
+    let (r440, r1200) = (r.recent_db(440.0), r.recent_db(1200.0));
+    assert!(r440 > LOUD && r1200 < ABSENT, "right: {r440} {r1200}");
+}
+
+#[test]
 fn a_link_whose_far_side_goes_is_reported_stalled_then_removed() {
     let (mut origin, mut edge) = (Server::new("o2"), Server::new("e2"));
     origin.create("r");
