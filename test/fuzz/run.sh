@@ -4,6 +4,8 @@
 # so and succeeds. A crash fails it, with the input saved under the artifacts folder.
 #
 #   AUDIOROOM_FUZZ_SECONDS  seconds per target (default 30)
+#   AUDIOROOM_FUZZ_RUNS     stop a target after this many executions instead (a campaign:
+#                           AUDIOROOM_FUZZ_RUNS=10000000 AUDIOROOM_FUZZ_SECONDS=36000)
 #   AUDIOROOM_FUZZ_WORK     where the build, the grown corpora and the crash inputs go
 #                           (default test/fuzz/work, ignored by git)
 #   AUDIOROOM_FUZZ_SANITIZER  address (default), or none for 2-10 times the executions
@@ -61,6 +63,9 @@ for target in "${targets[@]}"; do
           -print_final_stats=1 -artifact_prefix="$work/artifacts/$target/")
     if [ -f "$here/$target.dict" ]; then
         args+=(-dict="$here/$target.dict")
+    fi
+    if [ -n "${AUDIOROOM_FUZZ_RUNS:-}" ]; then
+        args+=(-runs="$AUDIOROOM_FUZZ_RUNS")
     fi
     log="$work/$target.log"
     if "${fuzz[@]}" run "${common[@]}" "$target" "$work/corpus/$target" "$here/seeds/$target" \
