@@ -3,24 +3,22 @@
 //! access lists, recording switched off and on, permanent rooms and what event handlers hear.
 //! How it sounds is tested end to end (test/e2e/test_operator_controls.py).
 
-use super::dispatch::{Dispatch, admin, asynchronous, dispatch};
-use super::jsep::OfferInput;
 use super::permanent_rooms;
-use crate::conference::config::Config;
-use crate::conference::plugin::Plugin;
-use crate::conference::session::Session;
-use crate::conference::testing::{FakeEndpoint, FakeHost};
+use super::test_plugin::TestPlugin;
+use crate::conference::testing::FakeEndpoint;
 use crate::media::rtp;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-struct Fixture {
-    plugin: Arc<Plugin>,
-    host: Arc<FakeHost>,
-    root: std::path::PathBuf,
-    sessions: Vec<Session>,
+struct Fixture(TestPlugin);
+
+impl std::ops::Deref for Fixture {
+    type Target = TestPlugin;
+    fn deref(&self) -> &TestPlugin {
+        &self.0
+    }
 }
 
 /// A participant: its session and what its handle was sent.
@@ -31,54 +29,29 @@ struct Peer {
 
 impl Fixture {
     fn new(name: &str, record: bool) -> Fixture {
-        let root =
-            std::env::temp_dir().join(format!("audioroom-controls-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        let config = Config {
-            archive_path: root.join("recordings"),
-            job_path: root.join("jobs"),
-            recording_enabled: record,
-            mixer_threads: 1,
-            ..Config::default()
-        };
-        let host = Arc::new(FakeHost::default());
-        let plugin = Plugin::start(config, host.clone()).unwrap();
-        Fixture {
-            plugin,
-            host,
-            root,
-            sessions: Vec::new(),
-        }
+        Fixture(TestPlugin::start(&format!("controls-{name}"), |c| {
+            c.recording_enabled = record
+        }))
     }
 
     fn peer(&mut self) -> Peer {
-        let endpoint = FakeEndpoint::new();
-        let session = Session::new(self.plugin.clone(), endpoint.session_endpoint());
-        self.sessions.push(session);
+        let at = self.0.handle();
         Peer {
-            at: self.sessions.len() - 1,
-            endpoint,
+            at,
+            endpoint: self.endpoint(at).clone(),
         }
     }
 
     /// The reply to `body` as the client on `peer` gets it.
     fn ask(&self, peer: &Peer, body: Value) -> Value {
-        let session = &self.sessions[peer.at];
-        let text = body.to_string();
-        match dispatch(session, &text) {
-            Dispatch::Reply(reply) => reply,
-            Dispatch::Queue => match asynchronous(session, &text, &OfferInput::None) {
-                Ok(reply) => reply.event,
-                Err(error) => error.to_event(),
-            },
-        }
+        self.0.ask(peer.at, body)
     }
 
     /// Joins with media up (as a PeerConnection), returns the joined event.
     fn join(&self, peer: &Peer, body: Value) -> Value {
         let joined = self.ask(peer, body);
         assert_eq!(joined["audioroom"], "joined", "{joined}");
-        self.sessions[peer.at].setup_media();
+        self.session(peer.at).setup_media();
         joined
     }
 
@@ -87,12 +60,12 @@ impl Fixture {
         let mut packet = vec![0u8; rtp::RTP_HEADER_LEN + 3];
         rtp::write_header(&mut packet, 111, false, sequence, 960 * sequence as u32, 9);
         packet[rtp::RTP_HEADER_LEN..].copy_from_slice(&[0xf8, 0xff, 0xfe]);
-        self.sessions[peer.at].incoming_rtp(&packet, Some(30));
+        self.session(peer.at).incoming_rtp(&packet, Some(30));
     }
 
     /// Packets of `peer`'s voice queued for the mixer so far.
     fn received(&self, peer: &Peer) -> u64 {
-        let participant = self.sessions[peer.at].participant().unwrap();
+        let participant = self.session(peer.at).participant().unwrap();
         participant.queue_stats().received
     }
 
@@ -108,16 +81,6 @@ impl Fixture {
             .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
             .map(|e| serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap())
             .collect()
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        for session in &self.sessions {
-            session.destroy();
-        }
-        self.plugin.shutdown();
-        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
 
@@ -384,7 +347,7 @@ fn access_lists_admit_listed_tokens_only() {
         "joined"
     );
     // Operators see the list; clients do not.
-    let listed = admin(&f.plugin, r#"{"request":"list"}"#);
+    let listed = f.admin(json!({"request": "list"}));
     assert_eq!(
         (
             listed["list"][0]["check_tokens"].clone(),
@@ -446,7 +409,7 @@ fn access_lists_admit_listed_tokens_only() {
             "{body}"
         );
     }
-    let unchanged = admin(&f.plugin, r#"{"request":"list"}"#);
+    let unchanged = f.admin(json!({"request": "list"}));
     assert_eq!(unchanged["list"][0]["allowed"], json!(["t0", "t1"]));
 }
 

@@ -3,78 +3,39 @@
 //! each room hears, what the rooms list and tell, and every error the requests can give. Links
 //! between real Janus servers are tested end to end (test/e2e/test_links.py).
 
-use super::dispatch::{Dispatch, asynchronous, dispatch};
-use super::jsep::OfferInput;
-use crate::conference::config::Config;
-use crate::conference::plugin::Plugin;
-use crate::conference::session::Session;
-use crate::conference::testing::{FakeEndpoint, FakeHost};
+use super::test_plugin::TestPlugin;
 use crate::media::codec::test_signals::{goertzel_db, tone};
 use crate::media::codec::{Decoder, Encoder, EncoderProfile, MAX_OPUS_PACKET};
 use crate::media::rtp::{self, OutboundStream, RTP_HEADER_LEN};
 use serde_json::{Value, json};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
-/// One plugin, as one Janus server would run it.
-struct Server {
-    plugin: Arc<Plugin>,
-    root: PathBuf,
-    sessions: Vec<(Session, Arc<FakeEndpoint>)>,
+/// One plugin, as one Janus server would run it, with a handle of its own for requests.
+struct Server(TestPlugin);
+
+impl std::ops::Deref for Server {
+    type Target = TestPlugin;
+    fn deref(&self) -> &TestPlugin {
+        &self.0
+    }
 }
 
 impl Server {
     fn new(name: &str) -> Server {
-        let root =
-            std::env::temp_dir().join(format!("audioroom-links-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        let config = Config {
-            archive_path: root.join("recordings"),
-            job_path: root.join("jobs"),
-            recording_enabled: false,
-            mixer_threads: 1,
-            local_ip: Some(LOCALHOST),
-            ..Config::default()
-        };
-        let plugin = Plugin::start(config, Arc::new(FakeHost::default())).unwrap();
-        Server {
-            plugin,
-            root,
-            sessions: Vec::new(),
-        }
+        let mut plugin =
+            TestPlugin::start(&format!("links-{name}"), |c| c.local_ip = Some(LOCALHOST));
+        plugin.handle();
+        Server(plugin)
     }
 
-    fn handle(&mut self) -> usize {
-        let endpoint = FakeEndpoint::new();
-        let session = Session::new(self.plugin.clone(), endpoint.session_endpoint());
-        self.sessions.push((session, endpoint));
-        self.sessions.len() - 1
+    fn ask(&self, body: Value) -> Value {
+        self.0.ask(0, body)
     }
 
-    fn ask(&mut self, body: Value) -> Value {
-        if self.sessions.is_empty() {
-            self.handle();
-        }
-        self.ask_on(0, body)
-    }
-
-    fn ask_on(&self, at: usize, body: Value) -> Value {
-        let session = &self.sessions[at].0;
-        let text = body.to_string();
-        match dispatch(session, &text) {
-            Dispatch::Reply(reply) => reply,
-            Dispatch::Queue => match asynchronous(session, &text, &OfferInput::None) {
-                Ok(reply) => reply.event,
-                Err(error) => error.to_event(),
-            },
-        }
-    }
-
-    fn create(&mut self, room: &str) {
+    fn create(&self, room: &str) {
         let created =
             self.ask(json!({"request": "create", "id": room, "allow_rtp_participants": true}));
         assert_eq!(created["audioroom"], "created", "{created}");
@@ -82,24 +43,16 @@ impl Server {
 
     /// A phone in `room`: a plain-RTP participant on a socket of the test's.
     fn phone(&mut self, room: &str) -> (Phone, usize) {
-        let at = self.handle();
+        let at = self.0.handle();
         let socket = UdpSocket::bind((LOCALHOST, 0)).unwrap();
         let port = socket.local_addr().unwrap().port();
-        let joined = self.ask_on(
+        let joined = self.0.ask(
             at,
             json!({"request": "join", "id": room, "rtp": {"ip": "127.0.0.1", "port": port, "payload_type": 100}}),
         );
         assert_eq!(joined["audioroom"], "joined", "{joined}");
         let to = SocketAddr::new(LOCALHOST, joined["rtp"]["port"].as_u64().unwrap() as u16);
         (Phone::new(socket, to), at)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.sessions.clear();
-        self.plugin.shutdown();
-        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
 
@@ -309,7 +262,7 @@ fn a_star_of_two_edges_carries_each_edge_to_the_other_through_the_origin() {
 
 #[test]
 fn a_link_whose_far_side_goes_is_reported_stalled_then_removed() {
-    let (mut origin, mut edge) = (Server::new("o2"), Server::new("e2"));
+    let (mut origin, edge) = (Server::new("o2"), Server::new("e2"));
     origin.create("r");
     edge.create("r");
     let a = origin.ask(json!({"request": "link", "id": "r", "link_id": "x", "timeout": 3}));
@@ -320,7 +273,7 @@ fn a_link_whose_far_side_goes_is_reported_stalled_then_removed() {
     origin.ask(json!({"request": "link", "id": "r", "link_id": "x",
         "rtp": {"ip": b["rtp"]["ip"], "port": b["rtp"]["port"]}}));
     let (_phone, at) = origin.phone("r");
-    wait(2.0, || links_of(&mut origin, "r")[0]["state"] == "up");
+    wait(2.0, || links_of(&origin, "r")[0]["state"] == "up");
 
     let gone = edge.ask(json!({"request": "unlink", "id": "r", "link_id": "x"}));
     assert_eq!(
@@ -328,18 +281,17 @@ fn a_link_whose_far_side_goes_is_reported_stalled_then_removed() {
         json!({"audioroom": "unlinked", "id": "r", "link_id": "x"})
     );
     let told = |s: &Server, what: &str| {
-        s.sessions[at]
-            .1
+        s.endpoint(at)
             .events()
             .iter()
             .any(|e| e["link_id"] == "x" && e["link"] == what)
     };
     wait(2.5, || told(&origin, "stalled"));
-    assert_eq!(links_of(&mut origin, "r")[0]["state"], "stalled");
+    assert_eq!(links_of(&origin, "r")[0]["state"], "stalled");
     wait(4.0, || told(&origin, "removed"));
-    assert!(links_of(&mut origin, "r").is_empty());
-    let removed = origin.sessions[at]
-        .1
+    assert!(links_of(&origin, "r").is_empty());
+    let removed = origin
+        .endpoint(at)
         .events()
         .into_iter()
         .find(|e| e["link"] == "removed");
@@ -349,7 +301,7 @@ fn a_link_whose_far_side_goes_is_reported_stalled_then_removed() {
     );
 }
 
-fn links_of(server: &mut Server, room: &str) -> Vec<Value> {
+fn links_of(server: &Server, room: &str) -> Vec<Value> {
     let listed = server.ask(json!({"request": "listparticipants", "id": room}));
     listed["participants"]
         .as_array()
@@ -374,7 +326,7 @@ fn error(code: u16, reason: &str) -> Value {
 
 #[test]
 fn link_requests_refuse_bad_input_with_the_element_named() {
-    let mut s = Server::new("errors");
+    let s = Server::new("errors");
     s.create("r");
     let created = s.ask(json!({"request": "create", "id": "locked", "secret": "s"}));
     assert_eq!(created["audioroom"], "created");

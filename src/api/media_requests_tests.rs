@@ -3,76 +3,40 @@
 //! the events a room hears, and every error a request can get, code and reason. How it sounds
 //! in the real Janus is tested end to end (test/e2e/test_media_in_out.py).
 
-use super::dispatch::{Dispatch, admin, asynchronous, dispatch};
-use super::jsep::OfferInput;
+use super::test_plugin::TestPlugin;
 use crate::conference::config::Config;
-use crate::conference::plugin::Plugin;
-use crate::conference::session::Session;
-use crate::conference::testing::{FakeEndpoint, FakeHost};
 use crate::media::announcement_file::test_files::wav;
 use crate::media::codec::test_signals::goertzel_db;
 use crate::media::g711::Law;
 use crate::media::rtp;
 use serde_json::{Value, json};
 use std::net::{Ipv4Addr, UdpSocket};
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-struct Fixture {
-    plugin: Arc<Plugin>,
-    host: Arc<FakeHost>,
-    root: PathBuf,
-    sessions: Vec<(Session, Arc<FakeEndpoint>)>,
+/// A plugin whose announcements come from its `prompts/` folder.
+struct Fixture(TestPlugin);
+
+impl std::ops::Deref for Fixture {
+    type Target = TestPlugin;
+    fn deref(&self) -> &TestPlugin {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Fixture {
+    fn deref_mut(&mut self) -> &mut TestPlugin {
+        &mut self.0
+    }
 }
 
 impl Fixture {
     fn new(name: &str, tune: impl FnOnce(&mut Config)) -> Fixture {
-        let root =
-            std::env::temp_dir().join(format!("audioroom-media-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(root.join("prompts")).unwrap();
-        let mut config = Config {
-            archive_path: root.join("recordings"),
-            job_path: root.join("jobs"),
-            recording_enabled: false,
-            mixer_threads: 1,
-            announcements_path: root.join("prompts"),
-            ..Config::default()
-        };
-        tune(&mut config);
-        let host = Arc::new(FakeHost::default());
-        let plugin = Plugin::start(config, host.clone()).unwrap();
-        Fixture {
-            plugin,
-            host,
-            root,
-            sessions: Vec::new(),
-        }
-    }
-
-    /// A new handle; its index.
-    fn handle(&mut self) -> usize {
-        let endpoint = FakeEndpoint::new();
-        let session = Session::new(self.plugin.clone(), endpoint.session_endpoint());
-        self.sessions.push((session, endpoint));
-        self.sessions.len() - 1
-    }
-
-    fn ask(&self, at: usize, body: Value) -> Value {
-        let session = &self.sessions[at].0;
-        let text = body.to_string();
-        match dispatch(session, &text) {
-            Dispatch::Reply(reply) => reply,
-            Dispatch::Queue => match asynchronous(session, &text, &OfferInput::None) {
-                Ok(reply) => reply.event,
-                Err(error) => error.to_event(),
-            },
-        }
-    }
-
-    fn admin(&self, body: Value) -> Value {
-        admin(&self.plugin, &body.to_string())
+        let plugin = TestPlugin::start(&format!("media-{name}"), |c| {
+            c.announcements_path = c.archive_path.with_file_name("prompts");
+            tune(c);
+        });
+        std::fs::create_dir_all(plugin.root.join("prompts")).unwrap();
+        Fixture(plugin)
     }
 
     /// A room with one participant whose media is up (it listens, sends nothing).
@@ -88,20 +52,12 @@ impl Fixture {
             self.ask(at, json!({"request": "join", "id": id}))["audioroom"],
             "joined"
         );
-        self.sessions[at].0.setup_media();
+        self.session(at).setup_media();
         at
     }
 
     fn events_of(&self, at: usize) -> Vec<Value> {
-        self.sessions[at].1.events()
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        self.sessions.clear();
-        self.plugin.shutdown();
-        let _ = std::fs::remove_dir_all(&self.root);
+        self.endpoint(at).events()
     }
 }
 

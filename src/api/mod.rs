@@ -35,3 +35,5 @@ pub mod room_moderation;
 pub mod room_requests;
 #[cfg(test)]
 mod stress_tests;
+#[cfg(test)]
+mod test_plugin;
