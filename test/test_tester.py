@@ -436,3 +436,146 @@ def test_forwarder_and_announcement_functions_work_through_the_admin_api(janus, 
     assert {f.__name__ for f in tester.INTERACTIVE} >= {
         "rtp_forward", "stop_rtp_forward", "listforwarders", "play_file", "is_playing", "stop_file",
         "stop_all_files", "listannouncements"}
+
+
+# -- links between two servers ---------------------------------------------------------------------
+
+class FakeRoomServer:
+    """A fake Janus's plugin that keeps rooms and links as the real one answers them."""
+
+    def __init__(self, janus, port, rooms=None):
+        self.rooms = dict(rooms or {})  # id -> sampling rate
+        self.links = {}
+        self.port = port
+        self.fail = {}  # request name -> error reply
+        janus.answer = self.answer
+
+    def answer(self, body):
+        request, room = body.get("request"), body.get("id")
+        if request in self.fail:
+            return self.fail[request]
+        if request == "exists":
+            return {"audioroom": "success", "id": room, "exists": room in self.rooms}
+        if request == "create":
+            self.rooms[room] = body.get("sampling", 48000)
+            return {"audioroom": "created", "id": room}
+        if request == "list":
+            return {"audioroom": "success", "list": [
+                {"id": r, "sampling_rate": rate, "num_participants": 0} for r, rate in self.rooms.items()]}
+        if request == "link":
+            self.links[body["link_id"]] = body.get("rtp")
+            return {"audioroom": "linked", "id": room, "link_id": body["link_id"],
+                    "rtp": {"ip": "10.0.0.9", "port": self.port, "payload_type": 100}}
+        if request == "unlink":
+            if self.links.pop(body["link_id"], "none") == "none":
+                return {"audioroom": "event", "error_code": 497, "error": f"No such link ({body['link_id']}) in room {room}"}
+            return {"audioroom": "unlinked", "id": room, "link_id": body["link_id"]}
+        return {"audioroom": "event", "error_code": 482, "error": f"Unknown request ({request})"}
+
+
+@pytest.fixture
+def two_janus(janus):
+    other = FakeJanus()
+    thread = threading.Thread(target=other.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield janus, other
+    other.shutdown()
+    other.server_close()
+
+
+def test_link_parses_two_urls_and_the_links_own_timeout():
+    args = tester.build_parser().parse_args(
+        ["--timeout", "20", "link", "--from", "http://a/janus", "--to", "http://b/janus", "123",
+         "--timeout", "3", "--prebuffering", "4", "--record", "both", "--link-id", "x:1"])
+    assert args.func is tester.link_servers
+    assert (args.from_url, args.to_url, args.id) == ("http://a/janus", "http://b/janus", "123")
+    assert (args.timeout, args.link_timeout, args.prebuffering) == (20, 3, 4)
+    assert (args.record, args.link_id) == ("both", "x:1")
+    args = tester.build_parser().parse_args(["unlink", "--from", "a", "--to", "b", "r", "--link-id", "l"])
+    assert args.func is tester.unlink_servers and args.link_id == "l"
+
+
+@pytest.mark.parametrize("argv", [
+    ["link", "--to", "b", "r"], ["link", "--from", "a", "--to", "b", "r", "--record", "edges"],
+    ["unlink", "--from", "a", "--to", "b", "r"], ["link", "--from", "a", "--to", "b", "r", "--field", "x=1"],
+])
+def test_bad_link_usage_exits_64(argv, capsys):
+    with pytest.raises(SystemExit) as exit:
+        tester.main(argv)
+    assert exit.value.code == 64
+
+
+def test_link_creates_the_rooms_at_the_origins_rate_and_takes_the_three_steps(two_janus, capsys):
+    a, b = two_janus
+    origin, edge = FakeRoomServer(a, 20001, {"town": 16000}), FakeRoomServer(b, 20002)
+    code, out, err = run(capsys, "link", "--from", a.url, "--to", b.url, "town", "--link-id", "t1",
+                         "--secret", "s", "--timeout", "3", "--prebuffering", "2")
+    assert code == 0, err
+    assert [m["request"] for m in a.messages()] == ["exists", "list", "link", "link"]
+    step1, step3 = a.messages()[2:]
+    assert step1 == {"request": "link", "id": "town", "link_id": "t1", "peer": b.url, "prebuffering": 2,
+                     "timeout": 3, "secret": "s"}
+    assert step3 == {"request": "link", "id": "town", "link_id": "t1", "secret": "s",
+                     "rtp": {"ip": "10.0.0.9", "port": 20002, "payload_type": 100}}
+    assert b.messages() == [
+        {"request": "exists", "id": "town"},
+        {"request": "create", "id": "town", "record": False, "secret": "s", "sampling": 16000},
+        {"request": "list"},
+        {"request": "link", "id": "town", "link_id": "t1", "upstream": True, "peer": a.url,
+         "rtp": {"ip": "10.0.0.9", "port": 20001, "payload_type": 100}, "prebuffering": 2, "timeout": 3,
+         "secret": "s"}]
+    assert out["audioroom"] == "linked" and out["link_id"] == "t1"
+    assert (out["from"]["rtp"]["port"], out["to"]["rtp"]["port"]) == (20001, 20002)
+    assert (out["from"]["created"], out["to"]["created"], out["from"]["sampling_rate"]) == (False, True, 16000)
+    assert "10.0.0.9:20001" in err and "10.0.0.9:20002" in err
+    assert origin.links == {"t1": step3["rtp"]} and "t1" in edge.links
+
+
+def test_link_records_where_asked_and_picks_an_id(two_janus, capsys):
+    a, b = two_janus
+    FakeRoomServer(a, 20001), FakeRoomServer(b, 20002)
+    code, out, err = run(capsys, "link", "--from", a.url, "--to", b.url, "r", "--record", "edge")
+    assert code == 0, err
+    assert a.messages()[1] == {"request": "create", "id": "r", "record": False}
+    assert b.messages()[1] == {"request": "create", "id": "r", "record": True, "sampling": 48000}
+    assert out["link_id"].startswith("link-") and len(out["link_id"]) == len("link-") + 8
+
+
+def test_a_failed_step_exits_1_with_the_plugins_error_and_closes_the_opened_end(two_janus, capsys):
+    a, b = two_janus
+    origin, edge = FakeRoomServer(a, 20001, {"r": 48000}), FakeRoomServer(b, 20002, {"r": 48000})
+    error = {"audioroom": "event", "error_code": 498,
+             "error": "Room r already has an upstream link (up): a room joins one tree"}
+    edge.fail["link"] = error
+    code, out, err = run(capsys, "link", "--from", a.url, "--to", b.url, "r", "--link-id", "x")
+    assert (code, out) == (1, error)
+    assert "step 2" in err and "498" in err
+    assert a.messages()[-1] == {"request": "unlink", "id": "r", "link_id": "x"}
+    assert origin.links == {}
+
+
+def test_unlink_closes_both_ends_and_fails_with_a_missing_one(two_janus, capsys):
+    a, b = two_janus
+    origin, edge = FakeRoomServer(a, 20001, {"r": 48000}), FakeRoomServer(b, 20002, {"r": 48000})
+    origin.links["x"], edge.links["x"] = None, None
+    code, out, err = run(capsys, "unlink", "--from", a.url, "--to", b.url, "r", "--link-id", "x", "--secret", "s")
+    assert code == 0, err
+    assert out == {"audioroom": "unlinked", "id": "r", "link_id": "x", "from": a.url, "to": b.url}
+    assert a.messages() == b.messages() == [{"request": "unlink", "id": "r", "link_id": "x", "secret": "s"}]
+    code, out, _ = run(capsys, "unlink", "--from", a.url, "--to", b.url, "r", "--link-id", "x")
+    assert code == 1 and out["error_code"] == 497
+    assert len(a.messages()) == len(b.messages()) == 2, "both ends are tried"
+
+
+def test_link_functions_send_single_requests_on_the_current_server(janus, capsys):
+    tester._client = tester.Janus(janus.url)
+    try:
+        tester.link("r", link_id="x", rtp={"ip": "10.0.0.1", "port": 5000}, upstream=True)
+        tester.unlink("r", "x", secret="s")
+    finally:
+        tester._client.close()
+    capsys.readouterr()
+    assert janus.messages() == [
+        {"request": "link", "id": "r", "link_id": "x", "rtp": {"ip": "10.0.0.1", "port": 5000}, "upstream": True},
+        {"request": "unlink", "id": "r", "link_id": "x", "secret": "s"}]
+    assert {f.__name__ for f in tester.INTERACTIVE} >= {"link", "unlink", "link_servers", "unlink_servers"}

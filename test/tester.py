@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from http.client import HTTPException
 
@@ -427,6 +428,150 @@ def listforwarders(id, secret=None, **extra):
     return _send("listforwarders", extra, id=id, secret=secret)
 
 
+def link(id, link_id=None, rtp=None, upstream=None, prebuffering=None, timeout=None, peer=None,
+         secret=None, **extra):
+    """Open (or, with rtp={ip, port}, point) this server's end of a link; link_servers() does all 3 steps."""
+    return _send("link", extra, id=id, link_id=link_id, rtp=rtp, upstream=upstream,
+                 prebuffering=prebuffering, timeout=timeout, peer=peer, secret=secret)
+
+
+def unlink(id, link_id, secret=None, **extra):
+    """Close this server's end of a link; unlink_servers() closes both ends."""
+    return _send("unlink", extra, id=id, link_id=link_id, secret=secret)
+
+
+def link_servers(from_url, to_url, id, secret=None, link_id=None, record="origin", prebuffering=None,
+                 timeout=None, admin_key=None):
+    """Link room id on from_url (origin) and to_url (edge), creating it where missing; see `link -h`."""
+    if record not in RECORD_CHOICES:
+        raise ValueError(f"record should be one of {', '.join(RECORD_CHOICES)}, not {record!r}")
+    link_id = link_id or f"link-{secrets.token_hex(4)}"
+    keys = {k: v for k, v in (("secret", secret), ("admin_key", admin_key)) if v is not None}
+    tuning = {k: v for k, v in (("prebuffering", prebuffering), ("timeout", timeout)) if v is not None}
+    origin, edge = (Janus(url, timeout=client().timeout, plugin=client().plugin) for url in (from_url, to_url))
+    opened = []  # (server, url) whose end of the link this call opened, for the rollback
+    summary = {"audioroom": "linked", "id": id, "link_id": link_id}
+
+    def step(what, server, url, body):
+        reply = server.request(body)
+        if isinstance(reply, dict) and "error_code" in reply:
+            _note(f"{what} on {url} failed: {reply.get('error_code')} {reply.get('error')}")
+            raise _Failed(reply)
+        return reply
+
+    try:
+        rate, created_origin = _ensure_room(step, origin, from_url, id, None, record in ("origin", "both"), keys)
+        edge_rate, created_edge = _ensure_room(step, edge, to_url, id, rate, record in ("edge", "both"), keys)
+        if rate and edge_rate and rate != edge_rate:
+            _note(f"warning: room {id} mixes at {rate} Hz on {from_url} but {edge_rate} Hz on {to_url}")
+        a = step("step 1 (link on the origin)", origin, from_url,
+                 {"request": "link", "id": id, "link_id": link_id, "peer": to_url, **tuning, **keys})
+        opened.append((origin, from_url))
+        _note(f"{from_url}: link {link_id} in room {id} listens on {a['rtp']['ip']}:{a['rtp']['port']}")
+        b = step("step 2 (upstream link on the edge)", edge, to_url,
+                 {"request": "link", "id": id, "link_id": link_id, "upstream": True, "peer": from_url,
+                  "rtp": {"ip": a["rtp"]["ip"], "port": a["rtp"]["port"],
+                          "payload_type": a["rtp"]["payload_type"]}, **tuning, **keys})
+        opened.append((edge, to_url))
+        _note(f"{to_url}: link {link_id} in room {id} listens on {b['rtp']['ip']}:{b['rtp']['port']}, "
+              f"sends to {a['rtp']['ip']}:{a['rtp']['port']}")
+        step("step 3 (point the origin at the edge)", origin, from_url,
+             {"request": "link", "id": id, "link_id": link_id,
+              "rtp": {"ip": b["rtp"]["ip"], "port": b["rtp"]["port"],
+                      "payload_type": b["rtp"]["payload_type"]}, **keys})
+        _note(f"{from_url}: link {link_id} sends to {b['rtp']['ip']}:{b['rtp']['port']}")
+        for url, rtp in ((from_url, a["rtp"]), (to_url, b["rtp"])):
+            if _is_loopback(rtp["ip"]) and not _same_machine(from_url, to_url):
+                _note(f"warning: {url} gave a loopback address ({rtp['ip']}), which the other server cannot "
+                      "reach: set local_ip in its janus.plugin.cm.audioroom.jcfg")
+        summary["from"] = {"url": from_url, "created": created_origin, "sampling_rate": rate, "rtp": a["rtp"]}
+        summary["to"] = {"url": to_url, "created": created_edge, "upstream": True, "rtp": b["rtp"]}
+        opened.clear()
+        return show(summary)
+    except _Failed as failure:
+        return show(failure.reply)
+    finally:
+        for server, url in reversed(opened):  # a failed setup leaves no half-made link behind
+            try:
+                server.request({"request": "unlink", "id": id, "link_id": link_id, **keys})
+                _note(f"{url}: link {link_id} closed again")
+            except (JanusError, Unreachable, NoAnswer):
+                pass
+        origin.close()
+        edge.close()
+
+
+def unlink_servers(from_url, to_url, id, link_id, secret=None, admin_key=None):
+    """Close both ends of a link made by link_servers(): on to_url (edge), then on from_url (origin)."""
+    keys = {k: v for k, v in (("secret", secret), ("admin_key", admin_key)) if v is not None}
+    replies = {}
+    for url in (to_url, from_url):
+        server = Janus(url, timeout=client().timeout, plugin=client().plugin)
+        try:
+            reply = server.request({"request": "unlink", "id": id, "link_id": link_id, **keys})
+        finally:
+            server.close()
+        replies[url] = reply
+        if "error_code" in reply:
+            _note(f"unlink on {url} failed: {reply.get('error_code')} {reply.get('error')}")
+        else:
+            _note(f"{url}: link {link_id} in room {id} closed")
+    failed = [r for r in replies.values() if "error_code" in r]
+    if failed:
+        return show(failed[0])
+    return show({"audioroom": "unlinked", "id": id, "link_id": link_id, "from": from_url, "to": to_url})
+
+
+RECORD_CHOICES = ("origin", "edge", "both", "none")
+
+
+class _Failed(Exception):
+    """A step of link_servers() got the plugin's error reply."""
+
+    def __init__(self, reply):
+        super().__init__(reply.get("error"))
+        self.reply = reply
+
+
+def _note(text):
+    """What link_servers() and unlink_servers() did, on stderr (stdout keeps the one JSON reply)."""
+    print(f"tester.py: {text}", file=sys.stderr)
+    sys.stderr.flush()
+
+
+def _ensure_room(step, server, url, id, rate, record, keys):
+    """(the room's sampling rate, whether it was created): creates it with record and rate
+    (None: the plugin's default) when missing. A private room's rate is not listed: None."""
+    exists = step("exists", server, url, {"request": "exists", "id": id})
+    created = not exists.get("exists")
+    if created:
+        body = {"request": "create", "id": id, "record": record, **keys}
+        if rate is not None:
+            body["sampling"] = rate
+        step("create", server, url, body)
+        _note(f"{url}: created room {id} ({'recorded' if record else 'not recorded'}"
+              f"{f', {rate} Hz' if rate else ''})")
+    else:
+        _note(f"{url}: room {id} exists; its settings are left as they are")
+    listed = step("list", server, url, {"request": "list"})
+    found = next((r for r in listed.get("list", []) if r.get("id") == id), None)
+    if found is None:
+        _note(f"{url}: room {id} is private, so its sampling rate cannot be read (the edge's room, "
+              "if created, gets the plugin's default)")
+        return None, created
+    return found.get("sampling_rate"), created
+
+
+def _is_loopback(host):
+    return host is not None and (host.startswith("127.") or host in ("::1", "localhost"))
+
+
+def _same_machine(url_a, url_b):
+    """Whether two Janus URLs name one machine (then a loopback address reaches either)."""
+    a, b = (urllib.parse.urlsplit(u).hostname for u in (url_a, url_b))
+    return a == b or (_is_loopback(a) and _is_loopback(b))
+
+
 def play_file(id, filename, file_id=None, loop=None, secret=None, **extra):
     """Play a file (Ogg Opus or WAV, under announcements_path) into a room."""
     return _send("play_file", extra, id=id, filename=filename, file_id=file_id, loop=loop,
@@ -485,7 +630,8 @@ def events(timeout=1.0):
 
 INTERACTIVE = [greet, session, attach, keepalive, create, list, exists, listparticipants, destroy,
                edit, kick, mute, unmute, kick_all, mute_room, unmute_room, suspend, resume,
-               allowed, enable_recording, rtp_forward, stop_rtp_forward, listforwarders, play_file,
+               allowed, enable_recording, rtp_forward, stop_rtp_forward, listforwarders, link, unlink,
+               link_servers, unlink_servers, play_file,
                is_playing, stop_file, stop_all_files, listannouncements, resetdecoder, join,
                configure, changeroom, leave, events, request]
 
@@ -600,6 +746,7 @@ def build_parser():
     sub.add_argument("stream_id", metavar="STREAM_ID", type=parse_value)
     _secret_and_key(sub)
     command(listforwarders, "room").add_argument("--secret")
+    _link_commands(commands)
     sub = command(play_file, "room")
     sub.add_argument("filename", metavar="FILENAME", help="relative to announcements_path")
     sub.add_argument("--file-id")
@@ -625,6 +772,43 @@ def build_parser():
     command(leave)
     command(request).add_argument("request", metavar="NAME", help="request name; fields via --field")
     return parser
+
+
+LINK_EPILOG = """\
+Steps: 1. on the origin (--from), `link` (its port is returned); 2. on the edge (--to), `link`
+with upstream: true, pointed at the origin's port; 3. on the origin, `link` again, pointed at the
+edge's port. A step that fails closes the ends already opened and exits 1 with the plugin's error.
+Here --timeout is the link's (seconds of silence before it is removed, 2-3600, default 10); the
+seconds to wait for Janus can be given before the command: tester.py --timeout 20 link ...
+""" + EPILOG
+
+
+def _link_commands(commands):
+    """`link` and `unlink`: both ends of a link between two servers (link_servers, unlink_servers)."""
+    # Two servers, each by its own URL, through sessions: none of the common options but the
+    # plugin's name apply after the command, and --timeout is the link's own.
+    for name, function in (("link", link_servers), ("unlink", unlink_servers)):
+        sub = commands.add_parser(name, epilog=LINK_EPILOG, argument_default=argparse.SUPPRESS,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter,
+                                  help=function.__doc__.splitlines()[0])
+        sub.add_argument("--from", dest="from_url", metavar="URL_A", required=True,
+                         help="the origin's HTTP API, e.g. http://10.0.0.1:8088/janus")
+        sub.add_argument("--to", dest="to_url", metavar="URL_B", required=True,
+                         help="the edge's HTTP API, e.g. http://10.0.0.2:8088/janus")
+        sub.add_argument("id", metavar="ROOM", help="room id (always a string), the same on both servers")
+        sub.add_argument("--secret", help="the room's secret (and the secret of rooms this creates)")
+        sub.add_argument("--admin-key", help="the configured admin_key (create; link with lock_rtp_forward)")
+        sub.set_defaults(func=function)
+        if name == "unlink":
+            sub.add_argument("--link-id", required=True, help="the link's id, as `link` printed it")
+            continue
+        sub.add_argument("--link-id", help="1-64 of A-Z a-z 0-9 . _ : - (default link-<8 random hex digits>)")
+        sub.add_argument("--record", choices=RECORD_CHOICES,
+                         help="which server records a room this creates (default origin)")
+        sub.add_argument("--prebuffering", type=int, metavar="N",
+                         help="packets each end queues, 1-5 (default 2)")
+        sub.add_argument("--timeout", dest="link_timeout", type=int, metavar="S",
+                         help="seconds without packets before an end removes the link, 2-3600 (default 10)")
 
 
 def _secret_and_key(sub):
@@ -661,6 +845,12 @@ def main(argv=None):
         return EXIT_USAGE
 
     kwargs = {key: value for key, value in args.items() if value is not None}
+    if function in (link_servers, unlink_servers):
+        if fields or options["admin_url"]:
+            parser.error(f"{command} talks to two servers through --from and --to: "
+                         "--field and --admin-url do not apply")
+        if "link_timeout" in kwargs:
+            kwargs["timeout"] = kwargs.pop("link_timeout")
     if function is allowed and kwargs.get("allowed") == []:
         del kwargs["allowed"]  # enable/disable name no tokens
     try:

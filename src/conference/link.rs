@@ -138,10 +138,12 @@ impl Link {
         ))
     }
 
-    /// Sends to the far side's port from now on, and hears only its address.
+    /// Sends to the far side's port from now on, and hears only its address (also when this
+    /// end latched onto an earlier sender: the far side may have come back on another port).
     pub fn set_remote(&self, remote: SocketAddr) {
         if let Transport::PlainRtp(rtp) = self.participant.transport() {
             rtp.set_remote(remote);
+            rtp.hear_only(remote.ip());
         }
     }
 
@@ -283,6 +285,39 @@ mod tests {
         assert_eq!(v["link"], true);
         assert_eq!(v["state"], "waiting");
         assert_eq!(v["rtp"]["remote"], "127.0.0.1:9");
+    }
+
+    #[test]
+    fn a_link_pointed_again_hears_its_far_side_on_its_new_port_and_no_other_address() {
+        use crate::media::rtp;
+        use std::net::UdpSocket;
+        use std::time::Duration;
+        let packet = |sequence: u16| {
+            let mut packet = vec![0u8; 12 + 3];
+            rtp::write_header(&mut packet, 100, false, sequence, 960 * sequence as u32, 7);
+            packet[12..].copy_from_slice(&[0xf8, 0xff, 0xfe]);
+            packet
+        };
+        let l = link(0);
+        let Transport::PlainRtp(socket) = l.participant.transport() else {
+            unreachable!("a link is plain RTP");
+        };
+        let drain = || {
+            std::thread::sleep(Duration::from_millis(30));
+            let d = socket.drain(8, |_, _| ());
+            (d.valid, d.foreign)
+        };
+        let before = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        before.send_to(&packet(1), socket.local).unwrap();
+        assert_eq!(drain(), (1, 0), "latched onto the first sender");
+        // The far server came back on another port, and the link is pointed at it.
+        let after = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        l.set_remote(after.local_addr().unwrap());
+        after.send_to(&packet(2), socket.local).unwrap();
+        assert_eq!(drain(), (1, 0), "heard on its new port");
+        let stranger = UdpSocket::bind((Ipv4Addr::new(127, 0, 0, 2), 0)).unwrap();
+        stranger.send_to(&packet(3), socket.local).unwrap();
+        assert_eq!(drain(), (0, 1), "another address is not the far side");
     }
 
     #[test]

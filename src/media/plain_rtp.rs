@@ -156,6 +156,14 @@ impl PlainRtpLink {
         }
     }
 
+    /// Hears only `ip` from now on (any port), whatever source it latched before: a server
+    /// link pointed at its far side, which may have moved to another port.
+    pub fn hear_only(&self, ip: IpAddr) {
+        let mut endpoint = self.endpoint.lock();
+        endpoint.sources = Sources::Declared(ip);
+        endpoint.latched = None;
+    }
+
     pub fn send(&self, packet: &[u8]) {
         // A full socket buffer drops the packet, as the network would.
         let endpoint = self.endpoint.lock();

@@ -2,7 +2,8 @@
 
 ``audioroom_factory(config={...}, legacy=False, extra_configs={...}, **JanusServer kwargs)``
 (``extra_configs``: more configuration files, e.g. an event handler's) starts Janus with
-the freshly built plugin, its recordings and jobs in the test's own temporary folders, and
+the freshly built plugin, its recordings and jobs in the test's own temporary folders (each
+Janus of a test its own: ``recordings``/``jobs``, then ``recordings-2``/``jobs-2``, ...), and
 returns an ``Audioroom`` with ``.server``, ``.archive``, ``.jobs``, ``.handle()`` (a new
 handle on a new session) and ``.admin(body)`` (Janus's Admin API ``message_plugin``).
 """
@@ -73,9 +74,14 @@ class Audioroom:
 
 @pytest.fixture
 def audioroom_factory(janus_factory, janus_session_factory, audioroom_plugin_path, tmp_path):
+    started = []
+
     def start(config: dict | None = None, legacy: bool = False, extra_configs: dict | None = None,
               **kwargs) -> Audioroom:
-        archive, jobs = tmp_path / "recordings", tmp_path / "jobs"
+        # The first Janus of a test keeps tmp_path/recordings and tmp_path/jobs (tests mount
+        # file systems there); each further one gets its own, recordings-2 and jobs-2, ...
+        suffix = f"-{len(started) + 1}" if started else ""
+        archive, jobs = tmp_path / f"recordings{suffix}", tmp_path / f"jobs{suffix}"
         settings = {"archive_path": str(archive), "job_path": str(jobs), **(config or {})}
         if legacy:
             configs = {f"{PACKAGE}.cfg": legacy_cfg(settings)}
@@ -83,6 +89,7 @@ def audioroom_factory(janus_factory, janus_session_factory, audioroom_plugin_pat
             configs = {f"{PACKAGE}.jcfg": jcfg(settings)}
         configs.update(extra_configs or {})
         server = janus_factory([audioroom_plugin_path], configs, **kwargs)
+        started.append(server)
         return Audioroom(server, Path(settings["archive_path"]), Path(settings["job_path"]), janus_session_factory)
     return start
 
