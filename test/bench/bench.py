@@ -128,12 +128,14 @@ def free_port() -> int:
 
 
 class Janus:
-    """Debian's Janus with both plugins and the HTTP transport, in a private folder."""
+    """Debian's Janus with both plugins (or `plugins`: ours alone, for the cascade run) and the
+    HTTP transport, in a private folder."""
 
-    def __init__(self, workdir: Path, plugin_so: Path, debug_level: int):
+    def __init__(self, workdir: Path, plugin_so: Path, debug_level: int, plugins: tuple = (OURS, AB)):
         self.dir = workdir
         self.plugin_so = plugin_so
         self.debug_level = debug_level
+        self.plugins = plugins
         self.proc: subprocess.Popen | None = None
         self.log_path = workdir / "janus.log"
         self.log_offset = 0
@@ -146,7 +148,7 @@ class Janus:
         # A copy, so that a rebuild during the run does not swap the library under Janus.
         shutil.copy2(self.plugin_so, d / "plugins" / "libjanus_audioroom.so")
         link = d / "plugins" / "libjanus_audiobridge.so"
-        if not link.exists():
+        if AB in self.plugins and not link.exists():
             link.symlink_to(STOCK_PLUGINS / "libjanus_audiobridge.so")
         link = d / "transports" / "libjanus_http.so"
         if not link.exists():
@@ -183,7 +185,8 @@ admin: {{
 }}
 """)
         (d / "conf" / "janus.plugin.cm.audioroom.jcfg").write_text(self.our_config())
-        (d / "conf" / "janus.plugin.audiobridge.jcfg").write_text(self.ab_config())
+        if AB in self.plugins:
+            (d / "conf" / "janus.plugin.audiobridge.jcfg").write_text(self.ab_config())
 
     def our_config(self) -> str:
         return f"""general: {{
@@ -242,7 +245,7 @@ admin: {{
             try:
                 info = requests.get(f"{self.url}/info", timeout=1).json()
                 plugins = info.get("plugins", {})
-                missing = [p for p in (OURS, AB) if p not in plugins]
+                missing = [p for p in self.plugins if p not in plugins]
                 if missing:
                     raise RuntimeError(f"Janus did not load {missing}:\n{self.log_tail()}")
                 self.info = info

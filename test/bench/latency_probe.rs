@@ -14,11 +14,16 @@
 //! back and released together at its end). The spike windows fall between bursts, 400 ms after
 //! one starts, so each burst's latency shows the state the plugin was left in.
 //!
-//! Protocol (stdin/stdout), driven by latency.py:
+//! Several listeners may hear the one talker (`p -2`, `p -3`, ...: the cascade benchmark puts
+//! them on linked servers, cascade.py): each is analysed alone, and the JSON line gives every
+//! listener's analysis under `listeners` (the first listener's is also the line's own).
+//!
+//! Protocol (stdin/stdout), driven by latency.py and cascade.py:
 //!   latency_probe --path clean|jitter|spike --warmup S --duration S [--burst-period-ms 1000]
 //!                 [--burst-ms 200] [--jitter-ms 40] [--spike-every-s 10] [--spike-ms 200]
 //!   → `port <P>` once the loops are encoded and the socket is bound
-//!   ← `p 0 <ip> <port>` (the talker's plugin socket), `p -1 <ip> <port>` (the listener's), `go`
+//!   ← `p 0 <ip> <port>` (the talker's plugin socket), `p -1 <ip> <port>` (the listener's;
+//!     `p -2 ...`, `p -3 ...` for more listeners), `go`
 //!   → `window-start` when the warm-up ends, `window-end` when the last counted burst has had
 //!     time to come out, then one JSON line; the socket stays open until stdin closes.
 
@@ -189,13 +194,13 @@ fn main() {
     let period_pcm = tone::talker_period(o.burst_frames, o.period_frames, 7);
     let twice: Vec<i16> = period_pcm.iter().chain(&period_pcm).copied().collect();
     let talker: Vec<Frame> = encode(&twice, sender_profile()).split_off(o.period_frames);
-    let listener = noise::noise_frames(0);
     let (codec_ms, codec_broken) = codec_reference(&talker, o.burst_frames);
 
     let socket = bind_loopback();
     say(&format!("port {}", socket.local_addr().unwrap().port()));
     let mut talker_dest = None;
-    let mut listener_dest = None;
+    // Listener j (`p -(j+1) ...`), where its mixes come from.
+    let mut listener_dests: Vec<Option<SocketAddr>> = Vec::new();
     let commands = stdin_lines();
     for line in commands.iter() {
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -205,10 +210,15 @@ fn main() {
                 let ip: IpAddr = ip.parse().expect("ip");
                 assert!(ip.is_loopback(), "the probe only talks to loopback");
                 let dest = SocketAddr::new(ip, port.parse().expect("port"));
-                if *role == "0" {
+                let role: i64 = role.parse().expect("role: 0 or -1, -2, ...");
+                if role == 0 {
                     talker_dest = Some(dest);
                 } else {
-                    listener_dest = Some(dest);
+                    let j = (-role - 1) as usize;
+                    if listener_dests.len() <= j {
+                        listener_dests.resize(j + 1, None);
+                    }
+                    listener_dests[j] = Some(dest);
                 }
             }
             [] => {}
@@ -216,7 +226,14 @@ fn main() {
         }
     }
     let talker_dest = talker_dest.expect("no talker (p 0 ...)");
-    let listener_dest = listener_dest.expect("no listener (p -1 ...)");
+    let listener_dests: Vec<SocketAddr> = listener_dests
+        .into_iter()
+        .enumerate()
+        .map(|(j, d)| d.unwrap_or_else(|| panic!("no listener p -{}", j + 1)))
+        .collect();
+    assert!(!listener_dests.is_empty(), "no listener (p -1 ...)");
+    // Each listener its own room-noise loop.
+    let listeners: Vec<Vec<Frame>> = (0..listener_dests.len()).map(noise::noise_frames).collect();
 
     let period = Duration::from_millis(FRAME_MS);
     let start = Instant::now() + Duration::from_millis(20);
@@ -240,13 +257,13 @@ fn main() {
     let mut pending: BinaryHeap<Reverse<(Instant, u64, Duration)>> = BinaryHeap::new();
     let mut sent: Vec<Sent> = Vec::new();
     let mut spikes_released: Vec<Duration> = Vec::new();
-    let mut arrivals: Vec<Arrival> = Vec::new();
+    let mut arrivals: Vec<Vec<Arrival>> = listener_dests.iter().map(|_| Vec::new()).collect();
     let mut talker_mixes = 0u64;
     let mut unknown = 0u64;
     let (mut k, mut l) = (0u64, 0u64);
     let mut buf = [0u8; 2048];
     let mut packet = [0u8; 1600];
-    let (ssrc_t, ssrc_l) = (0x7a1c_0001u32, 0x7a1c_0002u32);
+    let ssrc_t = 0x7a1c_0001u32;
     let mut window_started = false;
 
     loop {
@@ -283,17 +300,19 @@ fn main() {
         }
         let listener_due = start + period * l as u32 + LISTENER_OFFSET;
         if now >= listener_due {
-            let frame = &listener[l as usize % listener.len()];
-            let len = rtp_packet(
-                &mut packet,
-                l as u16,
-                (l as u32).wrapping_mul(FRAME_TICKS),
-                ssrc_l,
-                Some(o.ext_id),
-                frame,
-                l == 0,
-            );
-            let _ = socket.send_to(&packet[..len], listener_dest);
+            for (j, (loop_, dest)) in listeners.iter().zip(&listener_dests).enumerate() {
+                let frame = &loop_[l as usize % loop_.len()];
+                let len = rtp_packet(
+                    &mut packet,
+                    l as u16,
+                    (l as u32).wrapping_mul(FRAME_TICKS),
+                    0x7a1c_0002 + j as u32,
+                    Some(o.ext_id),
+                    frame,
+                    l == 0,
+                );
+                let _ = socket.send_to(&packet[..len], dest);
+            }
             l += 1;
             continue;
         }
@@ -316,7 +335,8 @@ fn main() {
             sent[frame_no as usize].late_ms = (Instant::now() - release).as_secs_f64() * 1e3;
         }
         while let Some((len, from, at)) = receive(&socket, &mut buf) {
-            if from == listener_dest && len > 12 {
+            let listener = listener_dests.iter().position(|d| *d == from);
+            if let (Some(j), true) = (listener, len > 12) {
                 let cc = (buf[0] & 0x0f) as usize;
                 let mut offset = 12 + 4 * cc;
                 if buf[0] & 0x10 != 0 && len >= offset + 4 {
@@ -324,7 +344,7 @@ fn main() {
                         4 + 4 * u16::from_be_bytes([buf[offset + 2], buf[offset + 3]]) as usize;
                 }
                 if offset < len {
-                    arrivals.push(Arrival {
+                    arrivals[j].push(Arrival {
                         seq: u16::from_be_bytes([buf[2], buf[3]]) as u64,
                         at,
                         payload: buf[offset..len].to_vec(),
@@ -344,22 +364,30 @@ fn main() {
     }
     say("window-end");
 
-    let result = analyse(
-        &o,
-        &sent,
-        &arrivals,
-        first_burst,
-        counted_from,
-        counted_until,
-        start,
-        &spikes_released,
-    );
+    let analysed: Vec<serde_json::Value> = arrivals
+        .iter()
+        .enumerate()
+        .map(|(j, heard)| {
+            analyse(
+                &o,
+                &sent,
+                heard,
+                first_burst,
+                (counted_from, counted_until, start),
+                &spikes_released,
+                j,
+            )
+        })
+        .collect();
+    let mut result = analysed[0].clone();
+    if analysed.len() > 1 {
+        result["listeners"] = serde_json::Value::Array(analysed);
+    }
     let late: Vec<f64> = sent
         .iter()
         .map(|s| s.late_ms)
         .filter(|x| x.is_finite())
         .collect();
-    let mut result = result;
     let obj = result.as_object_mut().unwrap();
     obj.insert("codec_reference_ms".into(), serde_json::json!(codec_ms));
     obj.insert(
@@ -377,17 +405,15 @@ fn main() {
     for _ in commands.iter() {}
 }
 
-/// Decodes the listener's mix and finds every counted burst in it.
-#[allow(clippy::too_many_arguments)]
+/// Decodes listener `listener`'s mix and finds every counted burst in it.
 fn analyse(
     o: &Options,
     sent: &[Sent],
     arrivals: &[Arrival],
     first_burst: u64,
-    counted_from: Instant,
-    counted_until: Instant,
-    start: Instant,
+    (counted_from, counted_until, start): (Instant, Instant, Instant),
     spikes: &[Duration],
+    listener: usize,
 ) -> serde_json::Value {
     // The mix in sequence order (the plugins' packets do not reorder on loopback, but be
     // sure), each packet timed by its arrival; a missing packet is concealed, timed 20 ms
@@ -436,9 +462,14 @@ fn analyse(
         previous = Some((seq, arrivals[i].at));
     }
 
-    // For looking at what the listener heard: LATENCY_PROBE_PCM=file.raw (s16le, 48 kHz mono).
+    // For looking at what the listener heard: LATENCY_PROBE_PCM=file.raw (s16le, 48 kHz mono;
+    // listeners after the first in file.raw.2, file.raw.3, ...).
     if let Ok(file) = std::env::var("LATENCY_PROBE_PCM") {
         let bytes: Vec<u8> = pcm.iter().flat_map(|s| s.to_le_bytes()).collect();
+        let file = match listener {
+            0 => file,
+            j => format!("{file}.{}", j + 1),
+        };
         let _ = std::fs::write(file, bytes);
     }
 
