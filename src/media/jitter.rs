@@ -53,6 +53,10 @@ const FORCE_US: i64 = 5 * FRAME_US;
 const MAX_WAIT_TICKS: u32 = 25;
 /// Packets skipped in one tick at most, so catching up never runs long on the mixer thread.
 const MAX_SKIPS_PER_TICK: u32 = 3;
+/// A fixed queue that held more than its pre-buffer at every tick for this long (one second)
+/// drops a packet: it started deeper than asked (packets bunched at the start), or its sender's
+/// clock runs fast, and the delay stays what was asked.
+const TRIM_AFTER_TICKS: u32 = 50;
 
 pub struct QueuedPacket {
     sequence: u64,
@@ -150,6 +154,8 @@ pub struct JitterQueue {
     prebuffering: bool,
     /// Consecutive slots with nothing queued, concealed so far.
     empty_slots: u32,
+    /// Fixed mode: ticks in a row that began with more than the pre-buffer queued.
+    deep_ticks: u32,
     delay: DelayEstimator,
     state: DelayState,
     /// Ticks a wanted correction has waited for a quiet moment.
@@ -173,6 +179,7 @@ impl JitterQueue {
             slot_us: FRAME_US,
             prebuffering: mode.prebuffer() > 0,
             empty_slots: 0,
+            deep_ticks: 0,
             delay: DelayEstimator::default(),
             state: DelayState::default(),
             waited: 0,
@@ -302,6 +309,14 @@ impl JitterQueue {
             // Playout (re)starts at the oldest packet queued.
             self.prebuffering = false;
             self.next = None;
+            self.deep_ticks = 0;
+        } else if self.mode.prebuffer() > 0 {
+            let deep = self.packets.len() > self.mode.prebuffer() as usize;
+            self.deep_ticks = if deep { self.deep_ticks + 1 } else { 0 };
+            if self.deep_ticks >= TRIM_AFTER_TICKS {
+                self.deep_ticks = 0;
+                self.skip_one();
+            }
         }
         let Some(head) = self.packets.front() else {
             return self.empty_slot();
@@ -587,6 +602,23 @@ mod tests {
             2,
             "three slots of latency: two queued and one playing"
         );
+    }
+
+    #[test]
+    fn a_fixed_queue_that_started_deep_comes_back_to_its_prebuffer_within_seconds() {
+        let mut q = fixed(2);
+        // Four packets bunched at the start, then one per tick: two slots deeper than asked.
+        let mut arrivals: Vec<Vec<u16>> = vec![vec![0, 1, 2, 3]];
+        arrivals.extend((4..200).map(|s| vec![s]));
+        let refs: Vec<&[u16]> = arrivals.iter().map(|a| &a[..]).collect();
+        let out = timeline(&mut q, &refs);
+        assert_eq!(out[0], "0", "playout starts at once with four queued");
+        assert_eq!(
+            q.stats.skipped, 2,
+            "one packet a second until the depth is two"
+        );
+        assert_eq!(q.len(), 1, "steady: one queued and one playing, as asked");
+        assert_eq!(out.last().unwrap(), "198");
     }
 
     #[test]
