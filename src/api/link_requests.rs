@@ -10,6 +10,7 @@ use crate::api::participant_requests::{read_ip, read_port, rename};
 use crate::api::room_requests::{Caller, check_secret, find_room};
 use crate::conference::events::Notices;
 use crate::conference::link::LinkRequest;
+use crate::conference::participant::Transport;
 use crate::conference::plugin::Plugin;
 use crate::conference::room_links::{LinkError, MAX_LINKS, Removal};
 use crate::media::plain_rtp::DEFAULT_OPUS_PAYLOAD_TYPE;
@@ -86,8 +87,7 @@ pub fn link(plugin: &Plugin, body: &Body, caller: Caller) -> ApiResult<Value> {
             link
         }
     };
-    let crate::conference::participant::Transport::PlainRtp(rtp) = link.participant.transport()
-    else {
+    let Transport::PlainRtp(rtp) = link.participant.transport() else {
         unreachable!("a link is plain RTP");
     };
     Ok(json!({

@@ -5,7 +5,8 @@
 
 use crate::conference::events::Notices;
 use crate::conference::link::{Health, Link, LinkRequest};
-use crate::conference::room::{Recording, Room};
+use crate::conference::participant::Transport;
+use crate::conference::room::{Recording, Room, RoomState};
 use crate::media::clock;
 use crate::media::plain_rtp::MAX_DATAGRAMS_PER_TICK;
 use serde_json::{Value, json};
@@ -74,12 +75,7 @@ impl Room {
         Ok(link)
     }
 
-    fn check_new_link(
-        &self,
-        state: &crate::conference::room::RoomState,
-        id: &str,
-        upstream: bool,
-    ) -> Result<(), LinkError> {
+    fn check_new_link(&self, state: &RoomState, id: &str, upstream: bool) -> Result<(), LinkError> {
         if state.destroyed {
             return Err(LinkError::Destroyed);
         }
@@ -130,7 +126,7 @@ impl Room {
         let mut timed_out = Vec::new();
         for link in links {
             let p = &link.participant;
-            let crate::conference::participant::Transport::PlainRtp(rtp) = p.transport() else {
+            let Transport::PlainRtp(rtp) = p.transport() else {
                 continue;
             };
             let drained = rtp.drain(MAX_DATAGRAMS_PER_TICK, |packet, arrival| {
