@@ -291,6 +291,18 @@ admin: {{
         return data.decode(errors="replace").splitlines()
 
 
+def stop_child(proc: subprocess.Popen | None) -> None:
+    """Ends a load generator or probe: its stdin closes (it finishes its run), else it is killed."""
+    if proc is None:
+        return
+    try:
+        proc.stdin.close()
+        proc.wait(10)
+    except (OSError, subprocess.TimeoutExpired):
+        proc.kill()
+        proc.wait()
+
+
 def log_problems(lines: list[str]) -> dict:
     """Errors and warnings in Janus log lines, counted, with a few distinct examples."""
     out = {"errors": 0, "warnings": 0, "examples": []}
@@ -614,13 +626,7 @@ def run_load(janus: Janus, plugin: str, sc: Scenario, args, profile: str) -> dic
             destroy_rooms(session, admin, plugin, rooms, result)
         if session is not None and janus.alive():
             session.close()
-        if lg:
-            try:
-                lg.stdin.close()
-                lg.wait(10)
-            except (OSError, subprocess.TimeoutExpired):
-                lg.kill()
-                lg.wait()
+        stop_child(lg)
         note_janus_after_run(janus, result, args)
     return result
 

@@ -151,13 +151,7 @@ def climb(janus, plugin: str, args, budget_s: float) -> dict:
             bench.destroy_rooms(session, admin, plugin, rooms, {})
         if session is not None and janus.alive():
             session.close()
-        if lg:
-            try:
-                lg.stdin.close()
-                lg.wait(10)
-            except (OSError, subprocess.TimeoutExpired):
-                lg.kill()
-                lg.wait()
+        bench.stop_child(lg)
     time.sleep(args.settle)
     problems = bench.log_problems(janus.new_log())
     if not janus.alive():

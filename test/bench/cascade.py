@@ -147,13 +147,7 @@ def run_latency(servers: list[Janus], args, n: int) -> dict:
             probe.kill()
         if rooms is not None:
             rooms.close(result)
-        if probe:
-            try:
-                probe.stdin.close()
-                probe.wait(10)
-            except (OSError, subprocess.TimeoutExpired):
-                probe.kill()
-                probe.wait()
+        bench.stop_child(probe)
     return result
 
 
@@ -254,13 +248,7 @@ def run_cpu(servers: list[Janus], layout: str, sc, args, profile: str, n: int) -
             lg.kill()
         if rooms is not None:
             rooms.close(result)
-        if lg:
-            try:
-                lg.stdin.close()
-                lg.wait(10)
-            except (OSError, subprocess.TimeoutExpired):
-                lg.kill()
-                lg.wait()
+        bench.stop_child(lg)
         time.sleep(args.settle)
         result["log"] = [bench.log_problems(janus.new_log()) for janus in used]
         if not all(janus.alive() for janus in used):

@@ -100,13 +100,7 @@ def run_path(janus: Janus, plugin: str, path: str, opts, n: int = 0) -> dict:
             bench.destroy_rooms(session, admin, plugin, [room], result)
         if session is not None and janus.alive():
             session.close()
-        if probe:
-            try:
-                probe.stdin.close()
-                probe.wait(10)
-            except (OSError, subprocess.TimeoutExpired):
-                probe.kill()
-                probe.wait()
+        bench.stop_child(probe)
         time.sleep(opts.settle)
         result["log"] = bench.log_problems(janus.new_log())
         if not janus.alive():
