@@ -55,7 +55,7 @@ done
 echo "fuzz: built ($sanitizer sanitizer) in $(($(date +%s) - started)) s"
 
 # Files the requests target's plugin writes (recordings, job files) stay in the work folder.
-export TMPDIR="$work/tmp"
+export TMPDIR="$work/tmp/$$"  # per run: two runs may share the work folder
 failed=()
 for target in "${targets[@]}"; do
     mkdir -p "$work/corpus/$target" "$work/artifacts/$target" "$TMPDIR"
