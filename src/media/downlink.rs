@@ -31,8 +31,9 @@ pub enum StreamKey {
 /// G.711 samples in one 20 ms frame.
 pub const G711_FRAME: usize = 160;
 
-/// How a listener's own mixes are encoded.
-enum Encoding {
+/// An encoder of 20 ms frames of the room's rate, as one stream key says: a listener's own
+/// (`Downlink`) or a shared stream's (`mixer::shared_stream`).
+pub enum Encoding {
     Opus {
         encoder: Encoder,
         gate: SilenceGate,
@@ -46,18 +47,26 @@ enum Encoding {
 }
 
 impl Encoding {
-    fn new(rate: u32, codec: AudioCodec, profile: EncoderProfile) -> Result<Self, CodecError> {
-        Ok(match codec.law() {
-            None => Encoding::Opus {
+    pub fn for_key(rate: u32, key: StreamKey) -> Result<Self, CodecError> {
+        Ok(match key {
+            StreamKey::Opus(profile) => Encoding::Opus {
                 encoder: Encoder::new(rate, profile)?,
                 gate: SilenceGate::new(rate, profile)?,
             },
-            Some(law) => Encoding::G711 {
+            StreamKey::G711(law) => Encoding::G711 {
                 law,
                 down: FrameResampler::new(rate, 8000)?,
                 narrow: vec![0; G711_FRAME],
             },
         })
+    }
+
+    fn new(rate: u32, codec: AudioCodec, profile: EncoderProfile) -> Result<Self, CodecError> {
+        let key = match codec.law() {
+            None => StreamKey::Opus(profile),
+            Some(law) => StreamKey::G711(law),
+        };
+        Self::for_key(rate, key)
     }
 }
 

@@ -8,11 +8,8 @@
 //! A G.711 stream's only state is its resampler's one-frame memory: it is rebuilt from the
 //! previous tick's mix whenever the stream missed a tick, and handed over the same way.
 
-use crate::media::codec::{CodecError, Encoder, MAX_OPUS_PACKET};
-use crate::media::downlink::{Downlink, G711_FRAME, StreamKey, encode_g711};
-use crate::media::g711::Law;
-use crate::media::resample::FrameResampler;
-use crate::media::silence::SilenceGate;
+use crate::media::codec::{CodecError, MAX_OPUS_PACKET};
+use crate::media::downlink::{Downlink, Encoding, StreamKey, encode_g711};
 
 /// Ticks a stream may go unused before it is dropped (10 s).
 const UNUSED_TICKS: u64 = 500;
@@ -26,18 +23,6 @@ pub struct FullMix<'a> {
     /// The limited full mix of the tick before, which G.711 streams that missed it are primed
     /// with.
     pub previous: &'a [i16],
-}
-
-enum Encoding {
-    Opus {
-        encoder: Encoder,
-        gate: SilenceGate,
-    },
-    G711 {
-        law: Law,
-        down: FrameResampler,
-        narrow: Vec<i16>,
-    },
 }
 
 pub struct SharedStream {
@@ -131,17 +116,7 @@ impl SharedStreams {
         if let Some(i) = self.streams.iter().position(|s| s.key == key) {
             return Ok(i);
         }
-        let encoding = match key {
-            StreamKey::Opus(profile) => Encoding::Opus {
-                encoder: Encoder::new(rate, profile)?,
-                gate: SilenceGate::new(rate, profile)?,
-            },
-            StreamKey::G711(law) => Encoding::G711 {
-                law,
-                down: FrameResampler::new(rate, 8000)?,
-                narrow: vec![0; G711_FRAME],
-            },
-        };
+        let encoding = Encoding::for_key(rate, key)?;
         self.streams.push(SharedStream {
             key,
             encoding,
