@@ -9,6 +9,9 @@
 #   AUDIOROOM_FUZZ_WORK     where the build, the grown corpora and the crash inputs go
 #                           (default test/fuzz/work, ignored by git)
 #   AUDIOROOM_FUZZ_SANITIZER  address (default), or none for 2-10 times the executions
+#   AUDIOROOM_FUZZ_FORK     run N fuzzing processes at once (libFuzzer's -fork=N: one per core;
+#                           executions are counted over all of them); any crash, timeout or
+#                           out-of-memory in a child still stops the run and fails it
 #   CARGO                   the cargo to use (default cargo; it must be rustup's, for +nightly)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -66,6 +69,10 @@ for target in "${targets[@]}"; do
     fi
     if [ -n "${AUDIOROOM_FUZZ_RUNS:-}" ]; then
         args+=(-runs="$AUDIOROOM_FUZZ_RUNS")
+    fi
+    if [ -n "${AUDIOROOM_FUZZ_FORK:-}" ]; then
+        # Fork mode ignores timeouts and OOMs by default: here they count as failures.
+        args+=(-fork="$AUDIOROOM_FUZZ_FORK" -ignore_timeouts=0 -ignore_ooms=0)
     fi
     log="$work/$target.log"
     if "${fuzz[@]}" run "${common[@]}" "$target" "$work/corpus/$target" "$here/seeds/$target" \
