@@ -136,6 +136,9 @@ async def test_churn_leaves_nothing_behind(audioroom_factory, tmp_path):
         await cycle(room, n)
         if n == WARMUP - 1:
             baseline = await settle_usage(pid, ports, None)
+        elif (n + 1) % 100 == 0:
+            # The trend, for long soaks: a leak keeps climbing, the allocator's pools level off.
+            print(f"after {n + 1} cycles: {process_usage(pid, ports)}", flush=True)
     after = await settle_usage(pid, ports, baseline)
     took = time.monotonic() - started
     print(f"{CYCLES} cycles in {took:.0f} s; Janus after {WARMUP}: {baseline}; after {CYCLES}: {after}")
