@@ -6,8 +6,7 @@
 //! would otherwise swallow); a deadlock the checker could not see fails it at the watchdog's
 //! deadline, naming every blocked thread with the lock it waits for and the locks it holds.
 
-use super::dispatch::{Dispatch, asynchronous, dispatch};
-use super::jsep::OfferInput;
+use super::test_plugin::ask;
 use crate::conference::config::Config;
 use crate::conference::plugin::Plugin;
 use crate::conference::session::Session;
@@ -16,7 +15,7 @@ use crate::locks;
 use crate::media::codec::test_signals::tone;
 use crate::media::codec::{Encoder, EncoderProfile, MAX_OPUS_PACKET};
 use crate::media::rtp;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
@@ -49,18 +48,6 @@ struct Stress {
     sessions: Vec<RwLock<Arc<Session>>>,
     stop: AtomicBool,
     operations: AtomicU64,
-}
-
-/// The reply to `body` as the client gets it, at once or as the event of a queued request.
-fn ask(session: &Session, body: Value) -> Value {
-    let text = body.to_string();
-    match dispatch(session, &text) {
-        Dispatch::Reply(reply) => reply,
-        Dispatch::Queue => match asynchronous(session, &text, &OfferInput::None) {
-            Ok(reply) => reply.event,
-            Err(error) => error.to_event(),
-        },
-    }
 }
 
 fn new_session(plugin: &Arc<Plugin>) -> Arc<Session> {

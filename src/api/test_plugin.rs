@@ -66,20 +66,25 @@ impl TestPlugin {
     /// The reply to `body` as the client on handle `at` gets it (an asynchronous request's
     /// event, or its error as an event).
     pub fn ask(&self, at: usize, body: Value) -> Value {
-        let session = self.session(at);
-        let text = body.to_string();
-        match dispatch(session, &text) {
-            Dispatch::Reply(reply) => reply,
-            Dispatch::Queue => match asynchronous(session, &text, &OfferInput::None) {
-                Ok(reply) => reply.event,
-                Err(error) => error.to_event(),
-            },
-        }
+        ask(self.session(at), body)
     }
 
     /// The reply to `body` through the Admin API.
     pub fn admin(&self, body: Value) -> Value {
         admin(&self.plugin, &body.to_string())
+    }
+}
+
+/// The reply to `body` as the client on `session` gets it: at once, or as the event of a queued
+/// request (its error as an event).
+pub fn ask(session: &Session, body: Value) -> Value {
+    let text = body.to_string();
+    match dispatch(session, &text) {
+        Dispatch::Reply(reply) => reply,
+        Dispatch::Queue => match asynchronous(session, &text, &OfferInput::None) {
+            Ok(reply) => reply.event,
+            Err(error) => error.to_event(),
+        },
     }
 }
 
