@@ -5,7 +5,6 @@
 //! listener is in the room, and one encode per tick for all of the room's Opus forwarders when
 //! none is.
 
-use crate::media::audio_codec::AudioCodec;
 use crate::media::codec::EncoderProfile;
 use crate::media::downlink::StreamKey;
 use crate::media::rtp_forwarder::RtpForwarder;
@@ -42,10 +41,7 @@ impl Forwarder {
 
 impl ForwardSink for Forwarder {
     fn key(&self) -> StreamKey {
-        match self.sender.settings.codec {
-            AudioCodec::Opus => StreamKey::Opus(EncoderProfile::default()),
-            codec => StreamKey::G711(codec.law().expect("a G.711 codec")),
-        }
+        StreamKey::of(self.sender.settings.codec, EncoderProfile::default())
     }
 
     fn forward(&self, payload: &[u8]) {

@@ -28,6 +28,16 @@ pub enum StreamKey {
     G711(Law),
 }
 
+impl StreamKey {
+    /// The stream a codec is sent as: Opus with `profile`, or G.711 of the codec's law.
+    pub fn of(codec: AudioCodec, profile: EncoderProfile) -> StreamKey {
+        match codec.law() {
+            None => StreamKey::Opus(profile),
+            Some(law) => StreamKey::G711(law),
+        }
+    }
+}
+
 /// G.711 samples in one 20 ms frame.
 pub const G711_FRAME: usize = 160;
 
@@ -59,14 +69,6 @@ impl Encoding {
                 narrow: vec![0; G711_FRAME],
             },
         })
-    }
-
-    fn new(rate: u32, codec: AudioCodec, profile: EncoderProfile) -> Result<Self, CodecError> {
-        let key = match codec.law() {
-            None => StreamKey::Opus(profile),
-            Some(law) => StreamKey::G711(law),
-        };
-        Self::for_key(rate, key)
     }
 }
 
@@ -136,7 +138,7 @@ impl Downlink {
             codec,
             rate,
             stream,
-            encoding: Encoding::new(rate, codec, profile)?,
+            encoding: Encoding::for_key(rate, StreamKey::of(codec, profile))?,
             limiter: Limiter::new(rate),
             mix: vec![0; frame],
             pcm: vec![0; frame],
@@ -150,7 +152,7 @@ impl Downlink {
     pub fn set_rate(&mut self, rate: u32) -> Result<(), CodecError> {
         if rate != self.rate {
             let frame = frame_samples(rate);
-            self.encoding = Encoding::new(rate, self.codec, self.profile)?;
+            self.encoding = Encoding::for_key(rate, StreamKey::of(self.codec, self.profile))?;
             self.limiter = Limiter::new(rate);
             self.mix = vec![0; frame];
             self.pcm = vec![0; frame];
@@ -163,7 +165,7 @@ impl Downlink {
     /// Changes the codec (a new negotiation): new codec state and RTP clock, same numbering.
     pub fn set_codec(&mut self, codec: AudioCodec) -> Result<(), CodecError> {
         if codec != self.codec {
-            self.encoding = Encoding::new(self.rate, codec, self.profile)?;
+            self.encoding = Encoding::for_key(self.rate, StreamKey::of(codec, self.profile))?;
             self.stream.set_frame_ticks(codec.frame_ticks());
             self.codec = codec;
             self.last = Source::Nothing;
