@@ -291,6 +291,13 @@ admin: {{
         return data.decode(errors="replace").splitlines()
 
 
+def kill_if_failed(proc: subprocess.Popen | None, failed: bool) -> None:
+    """A failed run's load generator or probe is killed at once, so that it stops sending before
+    its rooms are taken down (`stop_child` then only reaps it)."""
+    if failed and proc is not None and proc.poll() is None:
+        proc.kill()
+
+
 def stop_child(proc: subprocess.Popen | None) -> None:
     """Ends a load generator or probe: its stdin closes (it finishes its run), else it is killed."""
     if proc is None:
@@ -620,8 +627,7 @@ def run_load(janus: Janus, plugin: str, sc: Scenario, args, profile: str) -> dic
     finally:
         if sink is not None:
             sink.close()
-        if lg and "error" in result and lg.poll() is None:
-            lg.kill()
+        kill_if_failed(lg, "error" in result)
         if janus.alive() and admin is not None:
             destroy_rooms(session, admin, plugin, rooms, result)
         if session is not None and janus.alive():

@@ -145,8 +145,7 @@ def climb(janus, plugin: str, args, budget_s: float) -> dict:
         stop = f"error: {type(e).__name__}: {e}"
         log(f"    !! {LABEL[plugin]} capacity: {stop}")
     finally:
-        if lg and lg.poll() is None and stop.startswith("error"):
-            lg.kill()
+        bench.kill_if_failed(lg, stop.startswith("error"))
         if janus.alive() and admin is not None:
             bench.destroy_rooms(session, admin, plugin, rooms, {})
         if session is not None and janus.alive():

@@ -143,8 +143,7 @@ def run_latency(servers: list[Janus], args, n: int) -> dict:
         result["error"] = f"{type(e).__name__}: {e}"
         log(f"    !! latency: {result['error']}")
     finally:
-        if probe and "error" in result and probe.poll() is None:
-            probe.kill()
+        bench.kill_if_failed(probe, "error" in result)
         if rooms is not None:
             rooms.close(result)
         bench.stop_child(probe)
@@ -244,8 +243,7 @@ def run_cpu(servers: list[Janus], layout: str, sc, args, profile: str, n: int) -
         result["error"] = f"{type(e).__name__}: {e}"
         log(f"    !! {sc.name} {layout}: {result['error']}")
     finally:
-        if lg and "error" in result and lg.poll() is None:
-            lg.kill()
+        bench.kill_if_failed(lg, "error" in result)
         if rooms is not None:
             rooms.close(result)
         bench.stop_child(lg)

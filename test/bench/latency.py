@@ -94,8 +94,7 @@ def run_path(janus: Janus, plugin: str, path: str, opts, n: int = 0) -> dict:
         result["error"] = f"{type(e).__name__}: {e}"
         log(f"    !! {LABEL[plugin]} {path}: {result['error']}")
     finally:
-        if probe and "error" in result and probe.poll() is None:
-            probe.kill()
+        bench.kill_if_failed(probe, "error" in result)
         if janus.alive() and admin is not None:
             bench.destroy_rooms(session, admin, plugin, [room], result)
         if session is not None and janus.alive():
