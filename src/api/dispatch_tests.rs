@@ -3,76 +3,47 @@
 
 use super::*;
 use crate::api::jsep::OfferInput;
-use crate::conference::config::Config;
-use crate::conference::testing::{FakeEndpoint, FakeHost};
+use crate::api::test_plugin::TestPlugin;
 use serde_json::json;
-use std::sync::Arc;
 
-/// A running plugin with its folders in a temporary directory, and one session on it.
+/// A running plugin (`TestPlugin`) with two handles: one in no room, one in room "r" (for
+/// changeroom, which first needs a room to leave).
 struct Fixture {
-    plugin: Arc<Plugin>,
-    /// In no room.
-    session: Session,
-    /// In room "r" (for changeroom, which first needs a room to leave).
-    joined: Session,
-    root: std::path::PathBuf,
+    plugin: TestPlugin,
 }
+
+const FREE: usize = 0;
+const JOINED: usize = 1;
 
 impl Fixture {
     fn new(name: &str) -> Fixture {
-        let root =
-            std::env::temp_dir().join(format!("audioroom-requests-{name}-{}", std::process::id()));
-        let config = Config {
-            archive_path: root.join("recordings"),
-            job_path: root.join("jobs"),
-            recording_enabled: false,
-            ..Config::default()
-        };
-        let plugin = Plugin::start(config, Arc::new(FakeHost::default())).unwrap();
-        let session = Session::new(plugin.clone(), FakeEndpoint::new().session_endpoint());
-        let joined = Session::new(plugin.clone(), FakeEndpoint::new().session_endpoint());
-        let f = Fixture {
-            plugin,
-            session,
-            joined,
-            root,
-        };
+        let mut plugin = TestPlugin::start(&format!("requests-{name}"), |_| {});
+        assert_eq!((plugin.handle(), plugin.handle()), (FREE, JOINED));
         for room in ["r", "r2"] {
             assert_eq!(
-                f.ask(&json!({"request": "create", "id": room}))["audioroom"],
+                plugin.ask(FREE, json!({"request": "create", "id": room}))["audioroom"],
                 "created"
             );
         }
         let join = json!({"request": "join", "id": "r", "userid": 1}).to_string();
-        asynchronous(&f.joined, &join, &OfferInput::None).unwrap();
-        f
+        asynchronous(plugin.session(JOINED), &join, &OfferInput::None).unwrap();
+        Fixture { plugin }
+    }
+
+    /// The handle in no room.
+    fn session(&self) -> &Session {
+        self.plugin.session(FREE)
     }
 
     /// The reply to `body` as a client gets it, whether answered at once or by an event;
     /// `changeroom` comes from the session that is in a room.
     fn ask(&self, body: &Value) -> Value {
-        let text = body.to_string();
-        let session = if body["request"] == "changeroom" {
-            &self.joined
+        let at = if body["request"] == "changeroom" {
+            JOINED
         } else {
-            &self.session
+            FREE
         };
-        match dispatch(session, &text) {
-            Dispatch::Reply(reply) => reply,
-            Dispatch::Queue => match asynchronous(session, &text, &OfferInput::None) {
-                Ok(reply) => reply.event,
-                Err(error) => error.to_event(),
-            },
-        }
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        self.session.destroy();
-        self.joined.destroy();
-        self.plugin.shutdown();
-        let _ = std::fs::remove_dir_all(&self.root);
+        self.plugin.ask(at, body.clone())
     }
 }
 
@@ -306,7 +277,7 @@ fn malformed_messages_and_unknown_requests() {
         )])
         .collect();
     for (text, code, reason) in cases {
-        let reply = match dispatch(&f.session, text) {
+        let reply = match dispatch(f.session(), text) {
             Dispatch::Reply(reply) => reply,
             Dispatch::Queue => panic!("{text} queued"),
         };
@@ -317,12 +288,12 @@ fn malformed_messages_and_unknown_requests() {
     }
     // Through the Admin API, stats is answered and requests needing a handle are refused.
     assert_eq!(
-        admin(&f.plugin, "{\"request\": \"stats\"}")["audioroom"],
+        admin(&f.plugin.plugin, "{\"request\": \"stats\"}")["audioroom"],
         "success"
     );
     for request in ["join", "configure", "changeroom", "leave", "resetdecoder"] {
         let reply = admin(
-            &f.plugin,
+            &f.plugin.plugin,
             &json!({"request": request, "id": "r"}).to_string(),
         );
         assert_eq!(reply["error_code"], 482, "{request}");
@@ -334,7 +305,7 @@ fn only_the_negotiated_payload_type_reaches_the_jitter_buffer() {
     let f = Fixture::new("payload-types");
     let reply = f.ask(&json!({"request": "join", "id": "r2", "userid": 5}));
     assert_eq!(reply["audioroom"], "joined", "{reply}");
-    let participant = f.session.participant().unwrap();
+    let participant = f.session().participant().unwrap();
     let packet = |payload_type: u8, sequence: u16| {
         let mut p = vec![0u8; 12 + 3];
         crate::media::rtp::write_header(&mut p, payload_type, false, sequence, 0, 7);
@@ -342,10 +313,10 @@ fn only_the_negotiated_payload_type_reaches_the_jitter_buffer() {
         p
     };
     // Opus (111, negotiated by default), then DTMF events (126), comfort noise (13), garbage.
-    f.session.incoming_rtp(&packet(111, 1), None);
-    f.session.incoming_rtp(&packet(126, 2), None);
-    f.session.incoming_rtp(&packet(13, 3), None);
-    f.session.incoming_rtp(b"garbage", None);
+    f.session().incoming_rtp(&packet(111, 1), None);
+    f.session().incoming_rtp(&packet(126, 2), None);
+    f.session().incoming_rtp(&packet(13, 3), None);
+    f.session().incoming_rtp(b"garbage", None);
     let reception = participant.describe_reception();
     assert_eq!(reception["queue"]["received"], 1, "{reception}");
     assert_eq!(reception["rejected_packets"], 3, "{reception}");
